@@ -1,0 +1,131 @@
+// The C API: translates C structs to the C++ API and every exception to a status + message.
+#include "mxjit/mxjit.h"
+
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "mxjit/mxjit.hpp"
+#include "runtime/device.hpp"
+
+namespace {
+
+thread_local std::string last_error;
+
+template <class Body>
+mxjit_status guarded(Body&& body) noexcept {
+  try {
+    body();
+    last_error.clear();
+    return MXJIT_OK;
+  } catch (const mxjit::Error& e) {
+    last_error = e.what();
+    return static_cast<mxjit_status>(e.code());
+  } catch (const std::exception& e) {
+    last_error = fmt::format("internal error: {}", e.what());
+    return MXJIT_ERROR_INTERNAL;
+  } catch (...) {
+    last_error = "internal error: unknown exception";
+    return MXJIT_ERROR_INTERNAL;
+  }
+}
+
+void require(const void* p, const char* what) {
+  if (p == nullptr) throw mxjit::Error(mxjit::ErrorCode::invalid_argument, fmt::format("{} is NULL", what));
+}
+
+mxjit::TensorView to_view(const mxjit_tensor* t, const char* what) {
+  require(t, what);
+  if (t->ndim < 1 || t->ndim > mxjit::TensorView::max_dims)
+    throw mxjit::Error(mxjit::ErrorCode::invalid_argument, fmt::format("{}: ndim {} not in [1, 3]", what, t->ndim));
+  if (t->dtype < MXJIT_DTYPE_BF16 || t->dtype > MXJIT_DTYPE_U8)
+    throw mxjit::Error(mxjit::ErrorCode::invalid_argument,
+                       fmt::format("{}: unknown dtype {}", what, static_cast<int>(t->dtype)));
+  mxjit::TensorView v;
+  v.data = t->data;
+  v.dtype = static_cast<mxjit::DType>(t->dtype);
+  v.ndim = t->ndim;
+  for (int d = 0; d < t->ndim; ++d) {
+    v.shape[d] = t->shape[d];
+    v.strides[d] = t->strides[d];
+  }
+  return v;
+}
+
+template <class Enum>
+Enum checked_enum(int value, int count, const char* what) {
+  if (value < 0 || value >= count)
+    throw mxjit::Error(mxjit::ErrorCode::invalid_argument,
+                       fmt::format("{} = {} is not valid (0..{})", what, value, count - 1));
+  return static_cast<Enum>(value);
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* mxjit_version(void) { return mxjit::version(); }
+const char* mxjit_last_error(void) { return last_error.c_str(); }
+
+const char* mxjit_status_name(mxjit_status status) {
+  return status == MXJIT_OK ? "ok" : mxjit::to_string(static_cast<mxjit::ErrorCode>(status));
+}
+
+mxjit_status mxjit_init(const mxjit_init_options* options) {
+  return guarded([&] {
+    mxjit::InitOptions o;
+    if (options) {
+      if (options->cache_dir) o.cache_dir = options->cache_dir;
+      if (options->disk_cache >= 0) o.disk_cache = options->disk_cache != 0;
+      if (options->log_level >= 0) o.log_level = checked_enum<mxjit::LogLevel>(options->log_level, 4, "log_level");
+    }
+    mxjit::init(o);
+  });
+}
+
+int mxjit_gpu_count(void) { return mxjit::gpu_count(); }
+
+mxjit_status mxjit_gpu_get_info(int ordinal, mxjit_gpu_info* info) {
+  return guarded([&] {
+    require(info, "info");
+    const mxjit::GpuInfo g = mxjit::gpu_info(ordinal);
+    std::memset(info, 0, sizeof(*info));
+    std::strncpy(info->name, g.name.c_str(), sizeof(info->name) - 1);
+    std::strncpy(info->arch, g.arch.c_str(), sizeof(info->arch) - 1);
+    info->sm_count = g.sm_count;
+    info->l2_bytes = g.l2_bytes;
+    info->max_smem_per_block = g.max_smem_per_block;
+  });
+}
+
+mxjit_status mxjit_device_activate(int ordinal) {
+  return guarded([&] {
+    // The retained primary context lives as long as the process; engines share it with the runtime API.
+    static thread_local std::unique_ptr<mxjit::runtime::PrimaryContext> contexts[64];
+    if (ordinal < 0 || ordinal >= 64 || ordinal >= mxjit::gpu_count())
+      throw mxjit::Error(mxjit::ErrorCode::invalid_argument,
+                         fmt::format("device ordinal {} out of range: {} GPU(s)", ordinal, mxjit::gpu_count()));
+    if (!contexts[ordinal]) contexts[ordinal] = std::make_unique<mxjit::runtime::PrimaryContext>(ordinal);
+    contexts[ordinal]->make_current();
+  });
+}
+
+mxjit_status mxjit_mxfp8_scale_bytes(int64_t batches, int64_t rows, int64_t cols, mxjit_scale_layout layout,
+                                     uint64_t* bytes) {
+  return guarded([&] {
+    require(bytes, "bytes");
+    *bytes = mxjit::mxfp8_scale_bytes(batches, rows, cols, checked_enum<mxjit::ScaleLayout>(layout, 2, "layout"));
+  });
+}
+
+mxjit_status mxjit_quantize_mxfp8(const mxjit_tensor* input, const mxjit_tensor* q, const mxjit_tensor* scales,
+                                  mxjit_scale_layout layout, mxjit_scale_rule rule, CUstream stream) {
+  return guarded([&] {
+    mxjit::QuantizeOptions options{checked_enum<mxjit::ScaleLayout>(layout, 2, "layout"),
+                                   checked_enum<mxjit::ScaleRule>(rule, 2, "rule")};
+    mxjit::quantize_mxfp8(to_view(input, "input"), to_view(q, "q"), to_view(scales, "scales"), options, stream);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,84 @@
+/* mxjit C API: for engines written in any language. Every function returns an mxjit_status; on
+ * failure mxjit_last_error() gives the message (per thread, valid until the thread's next call).
+ * Device pointers and streams belong to the caller; mxjit never synchronizes or allocates in an op. */
+#ifndef MXJIT_H
+#define MXJIT_H
+
+#include <cuda.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  MXJIT_OK = 0,
+  MXJIT_ERROR_INVALID_ARGUMENT = 1,
+  MXJIT_ERROR_UNSUPPORTED = 2,
+  MXJIT_ERROR_NO_DEVICE = 3,
+  MXJIT_ERROR_CUDA = 4,
+  MXJIT_ERROR_COMPILE = 5,
+  MXJIT_ERROR_IO = 6,
+  MXJIT_ERROR_INTERNAL = 7
+} mxjit_status;
+
+typedef enum {
+  MXJIT_DTYPE_BF16 = 0,
+  MXJIT_DTYPE_FP16 = 1,
+  MXJIT_DTYPE_F32 = 2,
+  MXJIT_DTYPE_E4M3 = 3,
+  MXJIT_DTYPE_E8M0 = 4,
+  MXJIT_DTYPE_U8 = 5
+} mxjit_dtype;
+
+typedef enum { MXJIT_SCALE_LINEAR = 0, MXJIT_SCALE_SWIZZLED_128X4 = 1 } mxjit_scale_layout;
+typedef enum { MXJIT_RULE_RCEIL = 0, MXJIT_RULE_FLOOR = 1 } mxjit_scale_rule;
+typedef enum { MXJIT_LOG_ERROR = 0, MXJIT_LOG_WARN = 1, MXJIT_LOG_INFO = 2, MXJIT_LOG_DEBUG = 3 } mxjit_log_level;
+
+typedef struct {
+  const char* cache_dir; /* NULL: MXJIT_CACHE_DIR or ~/.cache/mxjit */
+  int disk_cache;        /* -1: from the environment, 0: memory only, 1: on */
+  int log_level;         /* -1: from the environment, else an mxjit_log_level */
+} mxjit_init_options;
+
+/* A view of device memory, up to 3 dimensions, strides in elements. */
+typedef struct {
+  CUdeviceptr data;
+  mxjit_dtype dtype;
+  int ndim;
+  int64_t shape[3];
+  int64_t strides[3];
+} mxjit_tensor;
+
+typedef struct {
+  char name[256];
+  char arch[16]; /* NVRTC target, e.g. "sm_90a" */
+  int sm_count;
+  int l2_bytes;
+  int max_smem_per_block;
+} mxjit_gpu_info;
+
+const char* mxjit_version(void);
+const char* mxjit_last_error(void);
+const char* mxjit_status_name(mxjit_status status);
+
+/* Optional; must precede every other call that compiles or launches. options may be NULL. */
+mxjit_status mxjit_init(const mxjit_init_options* options);
+
+int mxjit_gpu_count(void); /* 0 without a driver or GPU */
+mxjit_status mxjit_gpu_get_info(int ordinal, mxjit_gpu_info* info);
+/* Retains the device's primary context and makes it current on the calling thread. */
+mxjit_status mxjit_device_activate(int ordinal);
+
+/* Bytes of the e8m0 scale buffer for a [batches, rows, cols] input. */
+mxjit_status mxjit_mxfp8_scale_bytes(int64_t batches, int64_t rows, int64_t cols, mxjit_scale_layout layout,
+                                     uint64_t* bytes);
+/* See mxjit::quantize_mxfp8 (include/mxjit/quantize.hpp) for the contract. */
+mxjit_status mxjit_quantize_mxfp8(const mxjit_tensor* input, const mxjit_tensor* q, const mxjit_tensor* scales,
+                                  mxjit_scale_layout layout, mxjit_scale_rule rule, CUstream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MXJIT_H */

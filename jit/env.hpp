@@ -1,0 +1,49 @@
+// The MXJIT_* environment variables: one registry, validated once, read into a snapshot.
+//
+// Every variable mxjit reads is declared here with its accepted values; a bad value is an error that
+// lists the valid ones, and an MXJIT_* name that is not in the registry draws a warning (a typo would
+// otherwise be silently ignored). Variables that change generated code are marked and enter the
+// kernel cache key.
+#pragma once
+
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jit/log.hpp"
+
+namespace mxjit::jit {
+
+struct EnvVarInfo {
+  const char* name;
+  const char* accepted;    // human-readable list of valid values
+  bool changes_code;       // part of the kernel cache key
+  const char* description;
+};
+
+std::span<const EnvVarInfo> env_registry();
+
+struct EnvConfig {
+  std::string cache_dir;                   // MXJIT_CACHE_DIR, else $XDG_CACHE_HOME/mxjit, else ~/.cache/mxjit
+  std::vector<std::string> prebuilt_dirs;  // MXJIT_CACHE_PREBUILT: read-only dirs searched first
+  bool disk_cache = true;                  // MXJIT_DISABLE_DISK_CACHE=1 turns it off
+  bool force_recompile = false;            // MXJIT_FORCE_RECOMPILE=1 ignores every cache on lookup
+  bool dump_source = false, dump_ptx = false, dump_cubin = false, dump_sass = false;  // MXJIT_DUMP
+  std::string dump_dir = "mxjit_dump";     // MXJIT_DUMP_DIR
+  LogLevel log_level = LogLevel::warn;     // MXJIT_LOG_LEVEL
+  bool log_compile = false, log_cache = false;  // MXJIT_LOG=compile,cache
+  bool lineinfo = false;                   // MXJIT_LINEINFO=1 adds -lineinfo (changes code)
+
+  // (name, value) of every code-changing variable, in registry order, for the cache key.
+  std::vector<std::pair<std::string, std::string>> code_affecting() const;
+  bool any_dump() const { return dump_source || dump_ptx || dump_cubin || dump_sass; }
+};
+
+// Reads and validates the environment. Throws Error(invalid_argument) on a bad value.
+EnvConfig read_env();
+
+// Parses a log level name ("error", "warn", "info", "debug"); throws listing the valid ones.
+LogLevel parse_log_level(const std::string& text, const char* what);
+
+}  // namespace mxjit::jit

@@ -1,0 +1,169 @@
+#include "ops/quantize.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "mxjit/error.hpp"
+#include "ops/fast_divisor.hpp"
+#include "ops/kernel_table.hpp"
+#include "runtime/device.hpp"
+#include "templates/mxfp8_quantize_params.cuh"
+
+namespace mxjit {
+namespace {
+
+constexpr int threads_per_cta = 256;
+constexpr std::uint64_t u32_limit = 0xFFFFFFFFull;
+
+[[noreturn]] void invalid(const std::string& message) { throw Error(ErrorCode::invalid_argument, message); }
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+void require_aligned(std::uint64_t ptr, const char* what) {
+  if (ptr % 16 != 0) invalid(fmt::format("{} pointer {:#x} is not 16-byte aligned", what, ptr));
+}
+
+struct Shape3 {
+  std::int64_t batches, rows, cols;
+};
+
+Shape3 check_input(const TensorView& in) {
+  if (in.ndim != 2 && in.ndim != 3)
+    invalid(fmt::format("quantize_mxfp8: input must be 2-D [R, K] or 3-D [B, R, K], got {} dimensions", in.ndim));
+  if (in.dtype != DType::bf16 && in.dtype != DType::fp16)
+    invalid(fmt::format("quantize_mxfp8: input dtype {} is not supported (bf16 or fp16)", to_string(in.dtype)));
+  const Shape3 s{in.ndim == 3 ? in.shape[0] : 1, in.size(-2), in.size(-1)};
+  if (s.cols % 32 != 0)
+    invalid(fmt::format("MXFP8 requires K (the last dimension) to be divisible by 32, got K = {}", s.cols));
+  if (in.stride(-1) != 1)
+    invalid(fmt::format("quantize_mxfp8: the last dimension of the input must be contiguous (stride 1), got {}",
+                        in.stride(-1)));
+  if (s.rows > 1 && (in.stride(-2) < s.cols || in.stride(-2) % 8 != 0))
+    invalid(fmt::format("quantize_mxfp8: input row stride {} must be >= K = {} and a multiple of 8 elements",
+                        in.stride(-2), s.cols));
+  if (in.ndim == 3 && s.batches > 1 && in.stride(0) % 8 != 0)
+    invalid(fmt::format("quantize_mxfp8: input batch stride {} must be a multiple of 8 elements", in.stride(0)));
+  require_aligned(in.data, "quantize_mxfp8: input");
+  return s;
+}
+
+void check_outputs(const TensorView& in, const Shape3& s, const TensorView& q, const TensorView& scales,
+                   ScaleLayout layout) {
+  if (q.dtype != DType::e4m3 && q.dtype != DType::u8)
+    invalid(fmt::format("quantize_mxfp8: q dtype must be e4m3 (or u8), got {}", to_string(q.dtype)));
+  if (q.ndim != in.ndim || q.shape != in.shape || !q.is_contiguous())
+    invalid("quantize_mxfp8: q must be a contiguous tensor of the input's shape");
+  require_aligned(q.data, "quantize_mxfp8: q");
+  if (scales.dtype != DType::e8m0 && scales.dtype != DType::u8)
+    invalid(fmt::format("quantize_mxfp8: scales dtype must be e8m0 (or u8), got {}", to_string(scales.dtype)));
+  if (!scales.is_contiguous()) invalid("quantize_mxfp8: scales must be contiguous");
+  const std::uint64_t need = mxfp8_scale_bytes(s.batches, s.rows, s.cols, layout);
+  if (layout == ScaleLayout::linear) {
+    bool ok = scales.ndim == in.ndim && scales.size(-1) == s.cols / 32 && scales.size(-2) == s.rows &&
+              (in.ndim == 2 || scales.shape[0] == s.batches);
+    if (!ok) invalid(fmt::format("quantize_mxfp8: linear scales must have shape [.., {}, {}]", s.rows, s.cols / 32));
+  } else if (static_cast<std::uint64_t>(scales.numel()) != need) {
+    invalid(fmt::format("quantize_mxfp8: swizzled scales must hold exactly {} bytes (B * round_up(R,128) * "
+                        "round_up(K/32,4)), got {}",
+                        need, scales.numel()));
+  }
+}
+
+QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorView& q, const TensorView& scales) {
+  QuantizeParams p{};
+  const std::uint64_t blocks = static_cast<std::uint64_t>(s.batches * s.rows * (s.cols / 32));
+  const std::uint64_t padded_cols = static_cast<std::uint64_t>(round_up(s.cols / 32, 4));
+  const std::uint64_t batch_scale_bytes = static_cast<std::uint64_t>(round_up(s.rows, 128)) * padded_cols;
+  if (blocks > u32_limit || batch_scale_bytes * s.batches > u32_limit)
+    invalid(fmt::format("quantize_mxfp8: {} blocks of 32 exceed one launch's limit of 2^32; split the tensor", blocks));
+  p.input = reinterpret_cast<const void*>(in.data);
+  p.q = reinterpret_cast<unsigned char*>(q.data);
+  p.scales = reinterpret_cast<unsigned char*>(scales.data);
+  p.in_batch_stride = in.ndim == 3 ? in.strides[0] : 0;
+  p.in_row_stride = in.stride(-2);
+  p.total_blocks = static_cast<unsigned>(blocks);
+  p.rows = static_cast<unsigned>(s.rows);
+  p.blocks_per_row = ops::make_fast_divisor(static_cast<std::uint32_t>(s.cols / 32));
+  p.rows_per_batch = ops::make_fast_divisor(static_cast<std::uint32_t>(s.rows));
+  p.padded_cols = static_cast<unsigned>(padded_cols);
+  p.batch_scale_bytes = static_cast<unsigned>(batch_scale_bytes);
+  p.pad_per_batch = static_cast<unsigned>(batch_scale_bytes - s.rows * (s.cols / 32));
+  p.total_pad = static_cast<unsigned>(p.pad_per_batch * s.batches);
+  return p;
+}
+
+int variant_index(DType in, ScaleLayout layout, ScaleRule rule) {
+  return (in == DType::fp16 ? 4 : 0) + static_cast<int>(layout) * 2 + static_cast<int>(rule);
+}
+
+ops::KernelTable<8>& quantize_kernels() {
+  static ops::KernelTable<8> table;
+  return table;
+}
+
+}  // namespace
+
+std::uint64_t mxfp8_scale_bytes(std::int64_t batches, std::int64_t rows, std::int64_t cols, ScaleLayout layout) {
+  if (batches < 0 || rows < 0 || cols < 0 || cols % 32 != 0)
+    invalid(fmt::format("mxfp8_scale_bytes: need non-negative sizes and cols % 32 == 0, got [{}, {}, {}]", batches,
+                        rows, cols));
+  if (layout == ScaleLayout::linear) return static_cast<std::uint64_t>(batches * rows * (cols / 32));
+  return static_cast<std::uint64_t>(batches * round_up(rows, 128) * round_up(cols / 32, 4));
+}
+
+void quantize_mxfp8(const TensorView& input, const TensorView& q, const TensorView& scales,
+                    const QuantizeOptions& options, CUstream stream) {
+  const Shape3 s = check_input(input);
+  check_outputs(input, s, q, scales, options.layout);
+  if (s.batches * s.rows * s.cols == 0) return;
+  QuantizeParams params = make_params(input, s, q, scales);
+
+  const int device = runtime::current_device();
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  const runtime::Kernel& kernel =
+      quantize_kernels().get(device, variant_index(input.dtype, options.layout, options.rule), [&] {
+        return ops::quantize_kernel_spec(input.dtype, options.layout, options.rule, info.arch);
+      });
+
+  // Enough CTAs to fill every SM (8 x 256 threads each) and no more: the kernel strides over the rest.
+  constexpr std::uint64_t blocks_per_cta_step = (threads_per_cta / 4) * ops::quantize_default_unroll;
+  const std::uint64_t wanted = (params.total_blocks + blocks_per_cta_step - 1) / blocks_per_cta_step;
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, std::uint64_t(info.sm_count) * 8));
+  config.block[0] = threads_per_cta;
+  config.stream = stream;
+  void* args[] = {&params};
+  kernel.launch(config, args);
+}
+
+namespace ops {
+
+jit::KernelSpec quantize_kernel_spec(DType input, ScaleLayout layout, ScaleRule rule, const jit::Arch& arch,
+                                     int unroll) {
+  if (input != DType::bf16 && input != DType::fp16)
+    invalid(fmt::format("quantize kernel: input dtype {} is not supported (bf16 or fp16)", to_string(input)));
+  if (arch.sm() < 89)
+    throw Error(ErrorCode::unsupported,
+                fmt::format("MXFP8 quantize needs fp8 conversion instructions (sm_89 or newer), not {}", arch.name()));
+  return jit::KernelSpec{
+      "mxfp8_quantize",
+      "mxjit::mxfp8_quantize_kernel",
+      {{"in", input == DType::bf16 ? "mxjit::Bf16" : "mxjit::Fp16"},
+       {"layout", layout == ScaleLayout::linear ? "mxjit::kLayoutLinear" : "mxjit::kLayoutSwizzled128x4"},
+       {"rule", rule == ScaleRule::rceil ? "mxjit::kRuleRceil" : "mxjit::kRuleFloor"},
+       {"unroll", std::to_string(unroll)}},
+      arch};
+}
+
+std::vector<jit::KernelSpec> all_quantize_kernel_specs(const jit::Arch& arch) {
+  std::vector<jit::KernelSpec> specs;
+  for (DType in : {DType::bf16, DType::fp16})
+    for (ScaleLayout layout : {ScaleLayout::linear, ScaleLayout::swizzled_128x4})
+      for (ScaleRule rule : {ScaleRule::rceil, ScaleRule::floor})
+        specs.push_back(quantize_kernel_spec(in, layout, rule, arch));
+  return specs;
+}
+
+}  // namespace ops
+}  // namespace mxjit

@@ -1,0 +1,49 @@
+#include "runtime/kernel.hpp"
+
+#include "runtime/driver_api.hpp"
+
+namespace mxjit::runtime {
+
+Kernel::Kernel(std::string_view cubin, const std::string& lowered_name, std::string display_name, int device,
+               unsigned max_dynamic_smem)
+    : display_name_(std::move(display_name)), device_(device) {
+  const DriverApi& cu = driver();
+  if (CUresult r = cu.cuLibraryLoadData(&library_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+      r != CUDA_SUCCESS)
+    throw_cuda_error("cuLibraryLoadData", r, display_name_.c_str());
+  CUresult r = cu.cuLibraryGetKernel(&kernel_, library_, lowered_name.c_str());
+  if (r == CUDA_SUCCESS && max_dynamic_smem > 48 * 1024)
+    r = cu.cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(max_dynamic_smem),
+                                kernel_, static_cast<CUdevice>(device));
+  if (r != CUDA_SUCCESS) {
+    cu.cuLibraryUnload(library_);
+    throw_cuda_error("cuLibraryGetKernel/cuKernelSetAttribute", r, display_name_.c_str());
+  }
+}
+
+Kernel::~Kernel() { driver().cuLibraryUnload(library_); }
+
+void Kernel::launch(const LaunchConfig& c, void** args) const {
+  CUlaunchAttribute cluster_attr{};
+  CUlaunchConfig config{};
+  config.gridDimX = c.grid[0];
+  config.gridDimY = c.grid[1];
+  config.gridDimZ = c.grid[2];
+  config.blockDimX = c.block[0];
+  config.blockDimY = c.block[1];
+  config.blockDimZ = c.block[2];
+  config.sharedMemBytes = c.dynamic_smem;
+  config.hStream = c.stream;
+  if (c.cluster[0] * c.cluster[1] * c.cluster[2] > 1) {
+    cluster_attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    cluster_attr.value.clusterDim.x = c.cluster[0];
+    cluster_attr.value.clusterDim.y = c.cluster[1];
+    cluster_attr.value.clusterDim.z = c.cluster[2];
+    config.attrs = &cluster_attr;
+    config.numAttrs = 1;
+  }
+  if (CUresult r = driver().cuLaunchKernelEx(&config, function(), args, nullptr); r != CUDA_SUCCESS)
+    throw_cuda_error("cuLaunchKernelEx", r, display_name_.c_str());
+}
+
+}  // namespace mxjit::runtime

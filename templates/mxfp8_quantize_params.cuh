@@ -1,0 +1,32 @@
+// Launch parameters of mxfp8_quantize_kernel. Plain C++ shared verbatim by host and device code:
+// the host fills it, NVRTC compiles the kernel against the same definition.
+#pragma once
+
+namespace mxjit {
+
+// n / d and n % d for a run-time divisor d >= 1 and any 32-bit n, by multiply and shift
+// (Granlund-Montgomery): q = (umulhi(n, multiplier) + n) >> shift, computed in 64 bits.
+struct FastDivisor {
+  unsigned int divisor;
+  unsigned int multiplier;
+  unsigned int shift;
+};
+
+struct QuantizeParams {
+  const void* input;           // bf16 or fp16 [batches, rows, cols], last dim contiguous
+  unsigned char* q;            // e4m3, contiguous [batches, rows, cols]
+  unsigned char* scales;       // e8m0, linear or swizzled 128x4 (per batch)
+  long long in_batch_stride;   // elements
+  long long in_row_stride;     // elements
+  unsigned int total_blocks;   // batches * rows * cols/32
+  unsigned int rows;           // per batch
+  FastDivisor blocks_per_row;  // cols / 32
+  FastDivisor rows_per_batch;  // rows
+  // swizzled layout only
+  unsigned int padded_cols;        // round_up(cols/32, 4)
+  unsigned int batch_scale_bytes;  // round_up(rows, 128) * padded_cols
+  unsigned int pad_per_batch;      // batch_scale_bytes - rows * cols/32
+  unsigned int total_pad;          // batches * pad_per_batch
+};
+
+}  // namespace mxjit

@@ -1,0 +1,66 @@
+// NVRTC compiles every kernel specialization for Hopper (and Blackwell) on any machine, GPU or not.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "jit/embedded_templates.hpp"
+#include "jit/nvrtc_compiler.hpp"
+#include "mxjit/error.hpp"
+#include "ops/quantize.hpp"
+
+namespace mxjit {
+namespace {
+
+class QuantizeVariantCompiles : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QuantizeVariantCompiles, EveryVariantToCubin) {
+  const jit::Arch arch = jit::Arch::parse(GetParam());
+  for (const jit::KernelSpec& spec : ops::all_quantize_kernel_specs(arch)) {
+    SCOPED_TRACE(spec.display_name());
+    jit::CompileOutput out = jit::compile_cubin(spec, jit::nvrtc_options(arch, false), "");
+    EXPECT_GT(out.cubin.size(), 1000u);
+    EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
+    EXPECT_NE(out.lowered_name.find("mxfp8_quantize_kernel"), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, QuantizeVariantCompiles, ::testing::Values("sm_90a", "sm_100a", "sm_89"));
+
+TEST(NvrtcCompile, TemplatesAreEmbedded) {
+  bool found = false;
+  for (const jit::EmbeddedFile& f : jit::embedded_templates()) found = found || f.name == "mxfp8_quantize.cuh";
+  EXPECT_TRUE(found);
+  EXPECT_EQ(jit::template_bundle_hash().size(), 32u);
+}
+
+TEST(NvrtcCompile, PtxForDumps) {
+  const auto spec = ops::quantize_kernel_spec(DType::bf16, ScaleLayout::linear, ScaleRule::rceil, jit::Arch::parse("sm_90a"));
+  const std::string ptx = jit::compile_ptx(spec, jit::nvrtc_options(spec.arch, false));
+  EXPECT_NE(ptx.find(".target sm_90a"), std::string::npos);
+  EXPECT_NE(ptx.find("cvt.rn.satfinite.e4m3x2.f32"), std::string::npos);
+}
+
+TEST(NvrtcCompile, FailureNamesKernelOptionsLogAndSavedSource) {
+  // A name expression that cannot instantiate: the template has no such argument list.
+  jit::KernelSpec bad{"mxfp8_quantize", "mxjit::mxfp8_quantize_kernel", {{"in", "mxjit::NoSuchType"}},
+                      jit::Arch::parse("sm_90a")};
+  const std::string dir = ::testing::TempDir() + "mxjit-compile-failure";
+  try {
+    jit::compile_cubin(bad, jit::nvrtc_options(bad.arch, false), dir);
+    FAIL() << "expected a compile error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::compile_error);
+    EXPECT_NE(what.find("mxfp8_quantize<in=mxjit::NoSuchType>@sm_90a"), std::string::npos) << what;
+    EXPECT_NE(what.find("--gpu-architecture=sm_90a"), std::string::npos) << what;
+    EXPECT_NE(what.find("NoSuchType"), std::string::npos) << what;
+    const std::size_t at = what.find(dir);
+    ASSERT_NE(at, std::string::npos) << what;
+    const std::string path = what.substr(at, what.find(".cu", at) + 3 - at);
+    EXPECT_TRUE(std::filesystem::exists(path)) << path;
+  }
+}
+
+}  // namespace
+}  // namespace mxjit

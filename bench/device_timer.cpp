@@ -1,0 +1,47 @@
+#include "device_timer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "runtime/driver_api.hpp"
+
+namespace mxjit::bench {
+namespace {
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+DeviceTimer::DeviceTimer(CUstream stream)
+    : stream_(stream), flush_(2 * static_cast<std::size_t>(runtime::device_info(runtime::current_device()).l2_bytes)) {}
+
+double DeviceTimer::median_ms(const std::function<void()>& body, int samples, int warmup) {
+  for (int i = 0; i < warmup; ++i) body();
+  std::vector<double> times;
+  for (int i = 0; i < samples; ++i) {
+    flush_.fill(static_cast<unsigned char>(i), stream_);
+    start_.record(stream_);
+    body();
+    stop_.record(stream_);
+    stop_.synchronize();
+    times.push_back(runtime::Event::elapsed_ms(start_, stop_));
+  }
+  return median(times);
+}
+
+double median_host_us(const std::function<void()>& call, CUstream stream, int batch, int samples) {
+  std::vector<double> times;
+  for (int s = 0; s < samples + 2; ++s) {
+    MXJIT_CU(cuStreamSynchronize, stream);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < batch; ++i) call();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (s >= 2) times.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / batch);
+  }
+  MXJIT_CU(cuStreamSynchronize, stream);
+  return median(times);
+}
+
+}  // namespace mxjit::bench

@@ -1,0 +1,16 @@
+// Subcommands of the `mxjit` tool; each registers itself on the CLI11 app and returns its runner.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace mxjit::tools {
+
+using Runner = std::function<int()>;  // the process exit code
+
+Runner add_info_command(CLI::App& app);
+Runner add_warmup_command(CLI::App& app);
+Runner add_check_command(CLI::App& app);
+
+}  // namespace mxjit::tools

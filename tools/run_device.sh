@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# On the lent GPU machine, in one call: build, warm the cache, self-check, run every test (GPU ones
+# included) and the benchmarks; everything lands under $OUT, with summary.json last.
+# The device image has no xxhash.h: carry .deps/ (libxxhash-dev unpacked there, see README).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+build=build-device
+filter=${MXJIT_TEST_FILTER:-*}
+bench_filter=${MXJIT_BENCH_FILTER:-.}
+
+{ cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXXHASH_INCLUDE_DIR="$PWD/.deps/xxhash/usr/include" &&
+  ninja -C $build -j16; } >"$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+
+export MXJIT_CACHE_DIR=$(mktemp -d)
+{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; git rev-parse HEAD 2>/dev/null;
+  date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check; } \
+  2>&1 | tee "$OUT/check.txt"
+
+$build/tests/mxjit_tests --gtest_filter="$filter" --gtest_output=json:"$OUT/tests.json" >"$OUT/tests.log" 2>&1
+tests_rc=$?
+grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests? ran|FAILED TEST" "$OUT/tests.log" | tail -n 30
+
+$build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
+  --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
+
+python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"
+exit $tests_rc

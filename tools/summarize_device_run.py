@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Condenses a device run (tests.json, bench.json, check.txt under the given folder) into one JSON."""
+import json
+import pathlib
+import sys
+
+out = pathlib.Path(sys.argv[1])
+summary = {}
+check = (out / "check.txt").read_text().splitlines() if (out / "check.txt").exists() else []
+summary["gpu"] = check[1] if len(check) > 1 else "unknown"
+summary["commit"] = check[2] if len(check) > 2 else "unknown"
+summary["date"] = check[3] if len(check) > 3 else "unknown"
+
+tests_file = out / "tests.json"
+if tests_file.exists():
+    tests = json.loads(tests_file.read_text())
+    failed = [f"{s['name']}.{t['name']}" for s in tests["testsuites"] for t in s["testsuite"]
+              if t.get("failures")]
+    skipped = sum(1 for s in tests["testsuites"] for t in s["testsuite"] if t.get("result") == "SKIPPED")
+    summary["tests"] = {"total": tests["tests"], "failed": failed, "skipped": skipped}
+
+bench_file = out / "bench.json"
+if bench_file.exists():
+    bench = json.loads(bench_file.read_text())
+    keep = ("quantize_ms", "copy_ms", "quantize_TBps", "copy_TBps", "ratio_to_copy", "dispatch_us",
+            "bare_launch_us", "overhead_us")
+    rows = {}
+    for b in bench["benchmarks"]:
+        row = {k: round(b[k], 4) for k in keep if k in b}
+        if not row:
+            row = {"real_time": round(b["real_time"], 4), "time_unit": b["time_unit"]}
+        if b.get("error_occurred"):
+            row = {"error": b.get("error_message")}
+        rows[b["name"]] = row
+    summary["bench"] = rows
+print(json.dumps(summary, indent=1))

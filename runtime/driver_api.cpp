@@ -32,11 +32,11 @@ LoadResult load_driver() {
     return result;
   }
   std::string missing;
-#define MXJIT_RESOLVE(name)                                                                          \
+#define MXJIT_RESOLVE(name, version)                                                                        \
   {                                                                                                  \
     void* fn = nullptr;                                                                              \
     CUdriverProcAddressQueryResult found{};                                                          \
-    if (get_proc(#name, &fn, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found) != CUDA_SUCCESS ||   \
+    if (get_proc(#name, &fn, version, CU_GET_PROC_ADDRESS_DEFAULT, &found) != CUDA_SUCCESS ||         \
         found != CU_GET_PROC_ADDRESS_SUCCESS || fn == nullptr)                                       \
       missing += " " #name;                                                                          \
     result.api.name = reinterpret_cast<decltype(result.api.name)>(fn);                               \
@@ -44,8 +44,7 @@ LoadResult load_driver() {
   MXJIT_DRIVER_FUNCTIONS(MXJIT_RESOLVE)
 #undef MXJIT_RESOLVE
   if (!missing.empty()) {
-    result.failure = fmt::format("CUDA driver lacks entry points for CUDA {}.{}:{}", CUDA_VERSION / 1000,
-                                 CUDA_VERSION % 1000 / 10, missing);
+    result.failure = fmt::format("the CUDA driver lacks entry points mxjit needs:{}", missing);
     return result;
   }
   if (CUresult r = result.api.cuInit(0); r != CUDA_SUCCESS) {

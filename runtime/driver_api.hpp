@@ -6,27 +6,34 @@
 #pragma once
 
 #include <cuda.h>
+#include <cudaTypedefs.h>
 
 #include <string>
 
 namespace mxjit::runtime {
 
-// Every Driver API entry point mxjit calls. X(name) expands once per function.
-#define MXJIT_DRIVER_FUNCTIONS(X)                                                                 \
-  X(cuInit) X(cuDriverGetVersion) X(cuGetErrorName) X(cuGetErrorString) X(cuDeviceGet)            \
-  X(cuDeviceGetCount) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain)      \
-  X(cuDevicePrimaryCtxRelease) X(cuCtxSetCurrent) X(cuCtxGetCurrent) X(cuCtxGetDevice)            \
-  X(cuCtxSynchronize) X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize)                 \
-  X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate) X(cuGraphLaunch)            \
-  X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuMemAlloc) X(cuMemFree) X(cuMemGetInfo)              \
-  X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoDAsync) X(cuMemsetD8Async) X(cuMemsetD32Async)     \
-  X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize)                       \
-  X(cuEventElapsedTime) X(cuLibraryLoadData) X(cuLibraryUnload) X(cuLibraryGetKernel)             \
-  X(cuKernelSetAttribute) X(cuKernelGetFunction) X(cuFuncGetAttribute) X(cuLaunchKernel)          \
-  X(cuLaunchKernelEx)
+// Every Driver API entry point mxjit calls, with the ABI version of the prototype cuda.h declares
+// under that name. cuGetProcAddress must be asked for exactly that version: asked for the toolkit's
+// version it may return a newer ABI (CUDA 13's cuCtxGetDevice takes a second argument). The pointer
+// types come from cudaTypedefs.h, so a wrong version is a compile error, not a crash.
+#define MXJIT_DRIVER_FUNCTIONS(X)                                                                   \
+  X(cuInit, 2000) X(cuDriverGetVersion, 2020) X(cuGetErrorName, 6000) X(cuGetErrorString, 6000)     \
+  X(cuDeviceGet, 2000) X(cuDeviceGetCount, 2000) X(cuDeviceGetName, 2000)                           \
+  X(cuDeviceGetAttribute, 2000) X(cuDevicePrimaryCtxRetain, 7000)                                   \
+  X(cuDevicePrimaryCtxRelease, 11000) X(cuCtxSetCurrent, 4000) X(cuCtxGetCurrent, 4000)             \
+  X(cuCtxGetDevice, 2000) X(cuCtxSynchronize, 2000) X(cuStreamCreate, 2000)                         \
+  X(cuStreamDestroy, 4000) X(cuStreamSynchronize, 2000) X(cuStreamBeginCapture, 10010)              \
+  X(cuStreamEndCapture, 10000) X(cuGraphInstantiateWithFlags, 11040) X(cuGraphLaunch, 10000)                 \
+  X(cuGraphDestroy, 10000) X(cuGraphExecDestroy, 10000) X(cuMemAlloc, 3020) X(cuMemFree, 3020)      \
+  X(cuMemGetInfo, 3020) X(cuMemcpyHtoD, 3020) X(cuMemcpyDtoH, 3020) X(cuMemcpyDtoDAsync, 3020)      \
+  X(cuMemsetD8Async, 3020) X(cuMemsetD32Async, 3020) X(cuEventCreate, 2000)                         \
+  X(cuEventDestroy, 4000) X(cuEventRecord, 2000) X(cuEventSynchronize, 2000)                        \
+  X(cuEventElapsedTime, 12080) X(cuLibraryLoadData, 12000) X(cuLibraryUnload, 12000)                \
+  X(cuLibraryGetKernel, 12000) X(cuKernelSetAttribute, 12000) X(cuKernelGetFunction, 12000)         \
+  X(cuFuncGetAttribute, 2020) X(cuLaunchKernel, 4000) X(cuLaunchKernelEx, 11060)
 
 struct DriverApi {
-#define MXJIT_DECLARE_POINTER(name) decltype(&::name) name = nullptr;
+#define MXJIT_DECLARE_POINTER(name, version) PFN_##name##_v##version name = nullptr;
   MXJIT_DRIVER_FUNCTIONS(MXJIT_DECLARE_POINTER)
 #undef MXJIT_DECLARE_POINTER
 };

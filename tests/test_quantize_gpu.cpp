@@ -153,7 +153,7 @@ TEST_F(QuantizeGpuRuntime, CapturedInACudaGraph) {
   quantize_mxfp8(in_view, q_view, s_view, {}, stream());
   MXJIT_CU(cuStreamEndCapture, stream(), &graph);
   CUgraphExec exec{};
-  MXJIT_CU(cuGraphInstantiate, &exec, graph, 0);
+  MXJIT_CU(cuGraphInstantiateWithFlags, &exec, graph, 0);
   MXJIT_CU(cuGraphLaunch, exec, stream());
   MXJIT_CU(cuGraphLaunch, exec, stream());
   MXJIT_CU(cuStreamSynchronize, stream());

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the lent GPU machine, in one call: build, warm the cache, self-check, run every test (GPU ones
 # included) and the benchmarks; everything lands under $OUT, with summary.json last.
-# The device image has no xxhash.h: carry .deps/ (libxxhash-dev unpacked there, see README).
+# Pass GIT_COMMIT=<sha> where the tree travels without .git. The device image has no xxhash.h: carry .deps/ (libxxhash-dev unpacked there, see README).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/device-out}
@@ -14,7 +14,7 @@ bench_filter=${MXJIT_BENCH_FILTER:-.}
   ninja -C $build -j16; } >"$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
 
 export MXJIT_CACHE_DIR=$(mktemp -d)
-{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; git rev-parse HEAD 2>/dev/null;
+{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; echo "${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}";
   date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check; } \
   2>&1 | tee "$OUT/check.txt"
 

@@ -55,7 +55,7 @@ void BM_WarmDiskHit(benchmark::State& state, bool load_module) {
     jit::Origin origin{};
     auto kernel = fresh.get(spec, &origin);
     if (origin != jit::Origin::disk) state.SkipWithError("expected a disk hit");
-    if (load_module) runtime::Kernel loaded(kernel->cubin, kernel->lowered_name, "bench", 0, 0);
+    if (load_module) runtime::Kernel loaded(kernel->cubin, kernel->lowered_name, "bench", 0, {256, 0});
   }
 }
 BENCHMARK_CAPTURE(BM_WarmDiskHit, key_and_read, false)->Unit(benchmark::kMillisecond);
@@ -75,7 +75,8 @@ void BM_DispatchOverhead(benchmark::State& state) {
   dispatch();  // compiles or loads once
 
   // The same kernel launched bare: same function, same parameters, same grid.
-  const runtime::Kernel& kernel = jit::RuntimeState::get().load(quantize_spec(runtime::device_info(0).arch), 0);
+  const runtime::Kernel& kernel = jit::RuntimeState::get().load(quantize_spec(runtime::device_info(0).arch), 0,
+                                                                {ops::quantize_block_threads, 0});
   QuantizeParams params{};
   params.input = reinterpret_cast<const void*>(in.get());
   params.q = reinterpret_cast<unsigned char*>(q.get());
@@ -91,7 +92,7 @@ void BM_DispatchOverhead(benchmark::State& state) {
   params.total_pad = 511;
   void* args[] = {&params};
   const CUfunction fn = kernel.function();
-  auto bare = [&] { MXJIT_CU(cuLaunchKernel, fn, 1, 1, 1, 256, 1, 1, 0, stream, args, nullptr); };
+  auto bare = [&] { MXJIT_CU(cuLaunchKernel, fn, 1, 1, 1, ops::quantize_block_threads, 1, 1, 0, stream, args, nullptr); };
 
   double dispatch_us = 0, bare_us = 0;
   for (auto _ : state) {

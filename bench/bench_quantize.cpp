@@ -7,13 +7,14 @@
 #include "device_timer.hpp"
 #include "gpu_session.hpp"
 #include "mxjit/quantize.hpp"
+#include "ops/quantize.hpp"
 #include "ops/reference/mxfp8_reference.hpp"
 
 namespace mxjit::bench {
 namespace {
 
 void BM_Quantize(benchmark::State& state, std::int64_t batches, std::int64_t rows, std::int64_t cols,
-                 ScaleLayout layout) {
+                 ScaleLayout layout, int unroll) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
   const CUstream stream = gpu->stream->get();
@@ -36,7 +37,8 @@ void BM_Quantize(benchmark::State& state, std::int64_t batches, std::int64_t row
   double quantize_ms = 0, copy_ms = 0;
   for (auto _ : state) {
     copy_ms = timer.median_ms([&] { MXJIT_CU(cuMemcpyDtoDAsync, copy_dst.get(), in.get(), 2 * n, stream); });
-    quantize_ms = timer.median_ms([&] { quantize_mxfp8(in_view, q_view, s_view, {layout, ScaleRule::rceil}, stream); });
+    quantize_ms = timer.median_ms(
+        [&] { ops::launch_quantize(in_view, q_view, s_view, {layout, ScaleRule::rceil}, unroll, stream); });
     state.SetIterationTime(quantize_ms / 1e3);
   }
   const double moved = 2.0 * n + n + scales.size();  // bf16 in, e4m3 out, scales out
@@ -49,13 +51,22 @@ void BM_Quantize(benchmark::State& state, std::int64_t batches, std::int64_t row
   state.counters["ratio_to_copy"] = quant_tbs / copy_tbs;
 }
 
-#define MXJIT_QUANTIZE_BENCH(name, b, r, k)                                                              \
-  BENCHMARK_CAPTURE(BM_Quantize, name##_linear, b, r, k, ScaleLayout::linear)->UseManualTime()->Iterations(1); \
-  BENCHMARK_CAPTURE(BM_Quantize, name##_swizzled, b, r, k, ScaleLayout::swizzled_128x4)->UseManualTime()->Iterations(1);
+constexpr int default_unroll = ops::quantize_default_unroll;
+
+#define MXJIT_QUANTIZE_BENCH(name, b, r, k)                                                                  \
+  BENCHMARK_CAPTURE(BM_Quantize, name##_linear, b, r, k, ScaleLayout::linear, default_unroll)               \
+      ->UseManualTime()->Iterations(1);                                                                     \
+  BENCHMARK_CAPTURE(BM_Quantize, name##_swizzled, b, r, k, ScaleLayout::swizzled_128x4, default_unroll)     \
+      ->UseManualTime()->Iterations(1);
 
 MXJIT_QUANTIZE_BENCH(8192x8192, 1, 8192, 8192)
 MXJIT_QUANTIZE_BENCH(16384x7168, 1, 16384, 7168)
 MXJIT_QUANTIZE_BENCH(experts_128x1536x2048, 128, 1536, 2048)
+
+// The unroll sweep that picked quantize_default_unroll.
+BENCHMARK_CAPTURE(BM_Quantize, unroll1_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 1)->UseManualTime()->Iterations(1);
+BENCHMARK_CAPTURE(BM_Quantize, unroll2_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 2)->UseManualTime()->Iterations(1);
+BENCHMARK_CAPTURE(BM_Quantize, unroll8_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 8)->UseManualTime()->Iterations(1);
 
 }  // namespace
 }  // namespace mxjit::bench

@@ -52,13 +52,12 @@ void RuntimeState::configure(const InitOptions& options) {
   state = new RuntimeState(resolve(applied));
 }
 
-const runtime::Kernel& RuntimeState::load(const KernelSpec& spec, int device, unsigned max_dynamic_smem) {
+const runtime::Kernel& RuntimeState::load(const KernelSpec& spec, int device, runtime::LaunchShape shape) {
   auto compiled = kernels_.get(spec);
   std::lock_guard lock(loaded_mutex_);
   auto& slot = loaded_[{compiled->key.hex, device}];
   if (!slot)
-    slot = std::make_unique<runtime::Kernel>(compiled->cubin, compiled->lowered_name, spec.display_name(), device,
-                                             max_dynamic_smem);
+    slot = std::make_unique<runtime::Kernel>(compiled->cubin, compiled->lowered_name, spec.display_name(), device, shape);
   return *slot;
 }
 

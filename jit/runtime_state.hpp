@@ -26,8 +26,9 @@ class RuntimeState {
   DiskCache& disk() { return disk_; }
   KernelCache& kernels() { return kernels_; }
 
-  // The kernel for `spec`, compiled or fetched from a cache and loaded for `device`; memoized.
-  const runtime::Kernel& load(const KernelSpec& spec, int device, unsigned max_dynamic_smem = 0);
+  // The kernel for `spec`, compiled or fetched from a cache and loaded for `device` (whose context must be
+  // current) to be launched with `shape`; memoized.
+  const runtime::Kernel& load(const KernelSpec& spec, int device, runtime::LaunchShape shape);
 
  private:
   explicit RuntimeState(EnvConfig config);

@@ -20,12 +20,12 @@ class KernelTable {
 
   // `make_spec()` builds the KernelSpec of this variant for the device; called only on a miss.
   template <class MakeSpec>
-  const runtime::Kernel& get(int device, int variant, MakeSpec&& make_spec) {
+  const runtime::Kernel& get(int device, int variant, runtime::LaunchShape shape, MakeSpec&& make_spec) {
     if (device < 0 || device >= max_devices)
       throw Error(ErrorCode::unsupported, fmt::format("device ordinal {} exceeds mxjit's limit of {}", device, max_devices));
     std::atomic<const runtime::Kernel*>& slot = slots_[device][variant];
     if (const runtime::Kernel* k = slot.load(std::memory_order_acquire)) return *k;
-    const runtime::Kernel& k = jit::RuntimeState::get().load(make_spec(), device);
+    const runtime::Kernel& k = jit::RuntimeState::get().load(make_spec(), device, shape);
     slot.store(&k, std::memory_order_release);
     return k;
   }

@@ -13,7 +13,6 @@
 namespace mxjit {
 namespace {
 
-constexpr int threads_per_cta = 256;
 constexpr std::uint64_t u32_limit = 0xFFFFFFFFull;
 
 [[noreturn]] void invalid(const std::string& message) { throw Error(ErrorCode::invalid_argument, message); }
@@ -93,12 +92,21 @@ QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorVi
   return p;
 }
 
-int variant_index(DType in, ScaleLayout layout, ScaleRule rule) {
-  return (in == DType::fp16 ? 4 : 0) + static_cast<int>(layout) * 2 + static_cast<int>(rule);
+constexpr int unroll_choices = static_cast<int>(std::size(ops::quantize_unrolls));
+
+int unroll_index(int unroll) {
+  for (int i = 0; i < unroll_choices; ++i)
+    if (ops::quantize_unrolls[i] == unroll) return i;
+  invalid(fmt::format("quantize: unroll {} is not one of 1, 2, 4, 8", unroll));
 }
 
-ops::KernelTable<8>& quantize_kernels() {
-  static ops::KernelTable<8> table;
+int variant_index(DType in, ScaleLayout layout, ScaleRule rule, int unroll) {
+  return ((in == DType::fp16 ? 4 : 0) + static_cast<int>(layout) * 2 + static_cast<int>(rule)) * unroll_choices +
+         unroll_index(unroll);
+}
+
+ops::KernelTable<8 * unroll_choices>& quantize_kernels() {
+  static ops::KernelTable<8 * unroll_choices> table;
   return table;
 }
 
@@ -114,6 +122,13 @@ std::uint64_t mxfp8_scale_bytes(std::int64_t batches, std::int64_t rows, std::in
 
 void quantize_mxfp8(const TensorView& input, const TensorView& q, const TensorView& scales,
                     const QuantizeOptions& options, CUstream stream) {
+  ops::launch_quantize(input, q, scales, options, ops::quantize_default_unroll, stream);
+}
+
+namespace ops {
+
+void launch_quantize(const TensorView& input, const TensorView& q, const TensorView& scales,
+                     const QuantizeOptions& options, int unroll, CUstream stream) {
   const Shape3 s = check_input(input);
   check_outputs(input, s, q, scales, options.layout);
   if (s.batches * s.rows * s.cols == 0) return;
@@ -121,23 +136,22 @@ void quantize_mxfp8(const TensorView& input, const TensorView& q, const TensorVi
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
-  const runtime::Kernel& kernel =
-      quantize_kernels().get(device, variant_index(input.dtype, options.layout, options.rule), [&] {
-        return ops::quantize_kernel_spec(input.dtype, options.layout, options.rule, info.arch);
-      });
+  const runtime::Kernel& kernel = quantize_kernels().get(
+      device, variant_index(input.dtype, options.layout, options.rule, unroll), {quantize_block_threads, 0},
+      [&] { return quantize_kernel_spec(input.dtype, options.layout, options.rule, info.arch, unroll); });
 
-  // Enough CTAs to fill every SM (8 x 256 threads each) and no more: the kernel strides over the rest.
-  constexpr std::uint64_t blocks_per_cta_step = (threads_per_cta / 4) * ops::quantize_default_unroll;
+  // One wave of as many CTAs as fit on the chip at once, no more (a partial second wave would leave
+  // SMs idle at the end); the kernel strides over the rest.
+  const std::uint64_t blocks_per_cta_step = (quantize_block_threads / 4) * static_cast<unsigned>(unroll);
   const std::uint64_t wanted = (params.total_blocks + blocks_per_cta_step - 1) / blocks_per_cta_step;
+  const std::uint64_t resident = std::uint64_t(info.sm_count) * static_cast<unsigned>(kernel.blocks_per_sm());
   runtime::LaunchConfig config;
-  config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, std::uint64_t(info.sm_count) * 8));
-  config.block[0] = threads_per_cta;
+  config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, resident));
+  config.block[0] = quantize_block_threads;
   config.stream = stream;
   void* args[] = {&params};
   kernel.launch(config, args);
 }
-
-namespace ops {
 
 jit::KernelSpec quantize_kernel_spec(DType input, ScaleLayout layout, ScaleRule rule, const jit::Arch& arch,
                                      int unroll) {

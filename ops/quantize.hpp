@@ -9,6 +9,12 @@
 namespace mxjit::ops {
 
 inline constexpr int quantize_default_unroll = 4;
+inline constexpr int quantize_unrolls[] = {1, 2, 4, 8};  // what a tuner may choose from
+inline constexpr unsigned quantize_block_threads = 256;  // the template's __launch_bounds__
+
+// quantize_mxfp8 with an explicit unroll (one of quantize_unrolls): for tuning and benchmarks.
+void launch_quantize(const TensorView& input, const TensorView& q, const TensorView& scales,
+                     const QuantizeOptions& options, int unroll, CUstream stream);
 
 jit::KernelSpec quantize_kernel_spec(DType input, ScaleLayout layout, ScaleRule rule, const jit::Arch& arch,
                                      int unroll = quantize_default_unroll);

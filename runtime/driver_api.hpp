@@ -30,7 +30,8 @@ namespace mxjit::runtime {
   X(cuEventDestroy, 4000) X(cuEventRecord, 2000) X(cuEventSynchronize, 2000)                        \
   X(cuEventElapsedTime, 12080) X(cuLibraryLoadData, 12000) X(cuLibraryUnload, 12000)                \
   X(cuLibraryGetKernel, 12000) X(cuKernelSetAttribute, 12000) X(cuKernelGetFunction, 12000)         \
-  X(cuFuncGetAttribute, 2020) X(cuLaunchKernel, 4000) X(cuLaunchKernelEx, 11060)
+  X(cuFuncGetAttribute, 2020) X(cuLaunchKernel, 4000) X(cuLaunchKernelEx, 11060)     \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050)
 
 struct DriverApi {
 #define MXJIT_DECLARE_POINTER(name, version) PFN_##name##_v##version name = nullptr;

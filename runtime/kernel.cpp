@@ -5,19 +5,26 @@
 namespace mxjit::runtime {
 
 Kernel::Kernel(std::string_view cubin, const std::string& lowered_name, std::string display_name, int device,
-               unsigned max_dynamic_smem)
+               LaunchShape shape)
     : display_name_(std::move(display_name)), device_(device) {
   const DriverApi& cu = driver();
   if (CUresult r = cu.cuLibraryLoadData(&library_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
       r != CUDA_SUCCESS)
     throw_cuda_error("cuLibraryLoadData", r, display_name_.c_str());
   CUresult r = cu.cuLibraryGetKernel(&kernel_, library_, lowered_name.c_str());
-  if (r == CUDA_SUCCESS && max_dynamic_smem > 48 * 1024)
-    r = cu.cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(max_dynamic_smem),
+  if (r == CUDA_SUCCESS && shape.dynamic_smem > 48 * 1024)
+    r = cu.cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(shape.dynamic_smem),
                                 kernel_, static_cast<CUdevice>(device));
+  CUfunction in_context{};
+  if (r == CUDA_SUCCESS) r = cu.cuKernelGetFunction(&in_context, kernel_);
+  if (r == CUDA_SUCCESS)
+    r = cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm_, in_context, static_cast<int>(shape.block_threads),
+                                                       shape.dynamic_smem);
+  if (r == CUDA_SUCCESS && blocks_per_sm_ < 1) r = CUDA_ERROR_INVALID_VALUE;  // the shape cannot launch at all
   if (r != CUDA_SUCCESS) {
     cu.cuLibraryUnload(library_);
-    throw_cuda_error("cuLibraryGetKernel/cuKernelSetAttribute", r, display_name_.c_str());
+    throw_cuda_error("loading (cuLibraryGetKernel, cuKernelSetAttribute, cuOccupancyMaxActiveBlocksPerMultiprocessor)",
+                     r, display_name_.c_str());
   }
 }
 

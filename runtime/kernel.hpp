@@ -16,12 +16,19 @@ struct LaunchConfig {
   CUstream stream = nullptr;
 };
 
-// Owns a CUlibrary holding one kernel. Loading sets the kernel's attributes once for `device`
-// (e.g. the dynamic shared memory limit), so launches do only the launch.
+// The block size and dynamic shared memory a kernel is always launched with (its template fixes them).
+struct LaunchShape {
+  unsigned block_threads = 128;
+  unsigned dynamic_smem = 0;
+};
+
+// Owns a CUlibrary holding one kernel. Loading sets the kernel's attributes once for `device` (the
+// dynamic shared memory limit) and measures its occupancy, so launches do only the launch.
+// Loading needs a current context on `device`.
 class Kernel {
  public:
   Kernel(std::string_view cubin, const std::string& lowered_name, std::string display_name, int device,
-         unsigned max_dynamic_smem);
+         LaunchShape shape);
   ~Kernel();
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
@@ -31,6 +38,8 @@ class Kernel {
 
   CUfunction function() const { return reinterpret_cast<CUfunction>(kernel_); }  // a CUkernel is launchable
   int device() const { return device_; }
+  // CTAs of the load-time LaunchShape that fit on one SM at once (> 0): sizes persistent grids.
+  int blocks_per_sm() const { return blocks_per_sm_; }
   const std::string& name() const { return display_name_; }
 
  private:
@@ -38,6 +47,7 @@ class Kernel {
   CUkernel kernel_{};
   std::string display_name_;
   int device_;
+  int blocks_per_sm_ = 1;
 };
 
 }  // namespace mxjit::runtime

@@ -8,6 +8,7 @@
 
 #include "gpu_fixture.hpp"
 #include "mxjit/quantize.hpp"
+#include "ops/quantize.hpp"
 #include "ops/reference/mxfp8_reference.hpp"
 #include "test_data.hpp"
 
@@ -31,9 +32,10 @@ std::string describe(const Variant& v, const Case& c, Distribution d, std::uint6
 }
 
 // Runs one quantize on the GPU over poisoned outputs and compares every byte with the reference.
-void check_against_reference(const Variant& v, const Case& c, Distribution dist, CUstream stream) {
+void check_against_reference(const Variant& v, const Case& c, Distribution dist, CUstream stream,
+                             int unroll = ops::quantize_default_unroll) {
   const std::uint64_t seed = fresh_seed();
-  SCOPED_TRACE(describe(v, c, dist, seed));
+  SCOPED_TRACE(describe(v, c, dist, seed) + fmt::format(" unroll={}", unroll));
   std::mt19937_64 rng(seed);
   const std::int64_t row_stride = c.cols + c.row_pad, batch_stride = c.rows * row_stride;
   const std::vector<std::uint16_t> host_in =
@@ -53,7 +55,7 @@ void check_against_reference(const Variant& v, const Case& c, Distribution dist,
       v.layout == ScaleLayout::linear
           ? TensorView::contiguous(scales.get(), DType::e8m0, {c.batches, c.rows, c.cols / 32})
           : TensorView::contiguous(scales.get(), DType::e8m0, {static_cast<std::int64_t>(want.scales.size())});
-  quantize_mxfp8(in_view, q_view, s_view, {v.layout, v.rule}, stream);
+  ops::launch_quantize(in_view, q_view, s_view, {v.layout, v.rule}, unroll, stream);
   MXJIT_CU(cuStreamSynchronize, stream);
 
   std::vector<std::uint8_t> got_q(want.q.size()), got_s(want.scales.size());
@@ -110,6 +112,14 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, QuantizeGpu, ::testing::ValuesIn(all_varia
                          });
 
 using QuantizeGpuRuntime = GpuTest;
+
+TEST_F(QuantizeGpuRuntime, EveryUnrollIsExact) {
+  for (int unroll : ops::quantize_unrolls)
+    for (const Variant& v : all_variants()) {
+      check_against_reference(v, {2, 129, 1056}, Distribution::edge_blocks, stream(), unroll);
+      check_against_reference(v, {1, 3, 32}, Distribution::random_bits, stream(), unroll);
+    }
+}
 
 TEST_F(QuantizeGpuRuntime, TwoThreadsTwoStreams) {
   std::vector<std::thread> threads;

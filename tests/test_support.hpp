@@ -1,0 +1,95 @@
+// Small helpers shared by the unit tests (GoogleTest only; the suite does not link gmock).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+
+#include <unistd.h>
+
+#include "jit/log.hpp"
+#include "mxjit/error.hpp"
+
+namespace mxjit::testing {
+
+// EXPECT_CONTAINS(text, part): `text` contains `part`; prints both on failure.
+inline ::testing::AssertionResult contains(const char* text_expr, const char* part_expr, const std::string& text,
+                                           const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text_expr << " does not contain " << part_expr << " (\"" << part
+                                       << "\")\n  text: " << text;
+}
+#define EXPECT_CONTAINS(text, part) EXPECT_PRED_FORMAT2(::mxjit::testing::contains, text, part)
+
+// Runs `body`, which must throw mxjit::Error with `code`; returns the message for further checks
+// (empty, with a recorded failure, when it does not throw).
+template <class Body>
+std::string error_message(ErrorCode code, Body&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an Error(" << to_string(code) << ")";
+  return {};
+}
+
+// A fresh directory under ::testing::TempDir(), removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    static std::atomic<int> counter{0};
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string test = info ? info->name() : "none";
+    for (char& c : test)
+      if (c == '/') c = '_';  // parameterized test names
+    path_ = std::filesystem::path(::testing::TempDir()) /
+            ("mxjit-" + tag + "-" + test + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::string operator/(const std::string& child) const { return (path_ / child).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+// Sets the log level for a scope; by default silences expected warnings (damaged entries, refused
+// writes).
+class ScopedLogLevel {
+ public:
+  explicit ScopedLogLevel(LogLevel level = LogLevel::error) : saved_(jit::log_level()) { jit::set_log_level(level); }
+  ~ScopedLogLevel() { jit::set_log_level(saved_); }
+  ScopedLogLevel(const ScopedLogLevel&) = delete;
+  ScopedLogLevel& operator=(const ScopedLogLevel&) = delete;
+
+ private:
+  LogLevel saved_;
+};
+
+}  // namespace mxjit::testing

@@ -12,8 +12,6 @@
 #include "jit/runtime_state.hpp"
 #include "mxjit/quantize.hpp"
 #include "ops/quantize.hpp"
-#include "templates/mxfp8_quantize_params.cuh"
-#include "ops/fast_divisor.hpp"
 
 namespace mxjit::bench {
 namespace {
@@ -74,25 +72,13 @@ void BM_DispatchOverhead(benchmark::State& state) {
   auto dispatch = [&] { quantize_mxfp8(in_view, q_view, s_view, options, stream); };
   dispatch();  // compiles or loads once
 
-  // The same kernel launched bare: same function, same parameters, same grid.
-  const runtime::Kernel& kernel = jit::RuntimeState::get().load(quantize_spec(runtime::device_info(0).arch), 0,
-                                                                {ops::quantize_block_threads, 0});
-  QuantizeParams params{};
-  params.input = reinterpret_cast<const void*>(in.get());
-  params.q = reinterpret_cast<unsigned char*>(q.get());
-  params.scales = reinterpret_cast<unsigned char*>(scales.get());
-  params.in_row_stride = 32;
-  params.total_blocks = 1;
-  params.rows = 1;
-  params.blocks_per_row = ops::make_fast_divisor(1);
-  params.rows_per_batch = ops::make_fast_divisor(1);
-  params.padded_cols = 4;
-  params.batch_scale_bytes = 512;
-  params.pad_per_batch = 511;
-  params.total_pad = 511;
+  // The same kernel launched bare: same function, parameters and grid, resolved once up front.
+  const ops::QuantizeLaunch launch = *ops::prepare_quantize(in_view, q_view, s_view, options, ops::quantize_default_unroll);
+  QuantizeParams params = launch.params;
   void* args[] = {&params};
-  const CUfunction fn = kernel.function();
-  auto bare = [&] { MXJIT_CU(cuLaunchKernel, fn, 1, 1, 1, ops::quantize_block_threads, 1, 1, 0, stream, args, nullptr); };
+  const CUfunction fn = launch.kernel->function();
+  const unsigned grid = launch.config.grid[0], block = launch.config.block[0];
+  auto bare = [&] { MXJIT_CU(cuLaunchKernel, fn, grid, 1, 1, block, 1, 1, 0, stream, args, nullptr); };
 
   double dispatch_us = 0, bare_us = 0;
   for (auto _ : state) {

@@ -6,19 +6,24 @@
 #include <functional>
 
 #include "runtime/device.hpp"
+#include "runtime/kernel.hpp"
 
 namespace mxjit::bench {
 
 class DeviceTimer {
  public:
   explicit DeviceTimer(CUstream stream);
-  // Median milliseconds of `body` over `samples` runs after `warmup` untimed ones; the L2 is
-  // overwritten before each run so every run starts cold, as a layer in a real model does.
+  // Median milliseconds of `body` over `samples` runs after `warmup` untimed ones. Before each run a
+  // read-only sweep of twice the L2 evicts everything (dirty lines written back outside the timed
+  // region), so every run starts from a cold, clean cache.
   double median_ms(const std::function<void()>& body, int samples = 50, int warmup = 3);
 
  private:
+  void flush_l2();
+
   CUstream stream_;
-  runtime::DeviceBuffer flush_;
+  runtime::DeviceBuffer flush_;  // 2x the L2, read (never written) by the sweep
+  const runtime::Kernel* sweep_;
   runtime::Event start_, stop_;
 };
 

@@ -19,7 +19,9 @@ std::string KernelSpec::source() const {
   return fmt::format("// mxjit generated: {}\n#include \"{}.cuh\"\n", display_name(), family);
 }
 
-std::string KernelSpec::name_expression() const { return fmt::format("&{}<{}>", function, joined(args, false)); }
+std::string KernelSpec::name_expression() const {
+  return args.empty() ? "&" + function : fmt::format("&{}<{}>", function, joined(args, false));
+}
 
 std::string KernelSpec::display_name() const {
   return fmt::format("{}<{}>@{}", family, joined(args, true), arch.name());

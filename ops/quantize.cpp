@@ -20,7 +20,21 @@ constexpr std::uint64_t u32_limit = 0xFFFFFFFFull;
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
 void require_aligned(std::uint64_t ptr, const char* what) {
+  if (ptr == 0) invalid(fmt::format("{} pointer is null", what));
   if (ptr % 16 != 0) invalid(fmt::format("{} pointer {:#x} is not 16-byte aligned", what, ptr));
+}
+
+std::string shape_text(const TensorView& t) {
+  std::string out = "[";
+  for (int d = 0; d < t.ndim; ++d) out += fmt::format("{}{}", d ? ", " : "", t.shape[d]);
+  return out + "]";
+}
+
+bool same_shape(const TensorView& a, const TensorView& b) {
+  if (a.ndim != b.ndim) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.shape[d] != b.shape[d]) return false;
+  return true;
 }
 
 struct Shape3 {
@@ -33,6 +47,11 @@ Shape3 check_input(const TensorView& in) {
   if (in.dtype != DType::bf16 && in.dtype != DType::fp16)
     invalid(fmt::format("quantize_mxfp8: input dtype {} is not supported (bf16 or fp16)", to_string(in.dtype)));
   const Shape3 s{in.ndim == 3 ? in.shape[0] : 1, in.size(-2), in.size(-1)};
+  // Bounds every product below well inside 64 bits; the launch limit (2^32 blocks) is checked later.
+  constexpr std::int64_t dim_limit = std::int64_t{1} << 40;
+  if (s.batches < 0 || s.rows < 0 || s.cols < 0 || s.cols >= dim_limit || s.rows >= dim_limit ||
+      (s.rows > 0 && s.batches >= dim_limit / s.rows))
+    invalid(fmt::format("quantize_mxfp8: input shape {} is out of range", shape_text(in)));
   if (s.cols % 32 != 0)
     invalid(fmt::format("MXFP8 requires K (the last dimension) to be divisible by 32, got K = {}", s.cols));
   if (in.stride(-1) != 1)
@@ -51,8 +70,9 @@ void check_outputs(const TensorView& in, const Shape3& s, const TensorView& q, c
                    ScaleLayout layout) {
   if (q.dtype != DType::e4m3 && q.dtype != DType::u8)
     invalid(fmt::format("quantize_mxfp8: q dtype must be e4m3 (or u8), got {}", to_string(q.dtype)));
-  if (q.ndim != in.ndim || q.shape != in.shape || !q.is_contiguous())
-    invalid("quantize_mxfp8: q must be a contiguous tensor of the input's shape");
+  if (!same_shape(q, in))
+    invalid(fmt::format("quantize_mxfp8: q has shape {}, the input {}: they must match", shape_text(q), shape_text(in)));
+  if (!q.is_contiguous()) invalid(fmt::format("quantize_mxfp8: q of shape {} must be contiguous", shape_text(q)));
   require_aligned(q.data, "quantize_mxfp8: q");
   if (scales.dtype != DType::e8m0 && scales.dtype != DType::u8)
     invalid(fmt::format("quantize_mxfp8: scales dtype must be e8m0 (or u8), got {}", to_string(scales.dtype)));
@@ -85,10 +105,9 @@ QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorVi
   p.rows = static_cast<unsigned>(s.rows);
   p.blocks_per_row = ops::make_fast_divisor(static_cast<std::uint32_t>(s.cols / 32));
   p.rows_per_batch = ops::make_fast_divisor(static_cast<std::uint32_t>(s.rows));
-  p.padded_cols = static_cast<unsigned>(padded_cols);
-  p.batch_scale_bytes = static_cast<unsigned>(batch_scale_bytes);
-  p.pad_per_batch = static_cast<unsigned>(batch_scale_bytes - s.rows * (s.cols / 32));
-  p.total_pad = static_cast<unsigned>(p.pad_per_batch * s.batches);
+  p.row_tiles = static_cast<unsigned>(round_up(s.rows, 128) / 128);
+  p.col_tiles = static_cast<unsigned>(padded_cols / 4);
+  p.total_tiles = static_cast<unsigned>(s.batches * p.row_tiles * p.col_tiles);
   return p;
 }
 
@@ -127,12 +146,13 @@ void quantize_mxfp8(const TensorView& input, const TensorView& q, const TensorVi
 
 namespace ops {
 
-void launch_quantize(const TensorView& input, const TensorView& q, const TensorView& scales,
-                     const QuantizeOptions& options, int unroll, CUstream stream) {
+std::optional<QuantizeLaunch> prepare_quantize(const TensorView& input, const TensorView& q, const TensorView& scales,
+                                               const QuantizeOptions& options, int unroll) {
   const Shape3 s = check_input(input);
   check_outputs(input, s, q, scales, options.layout);
-  if (s.batches * s.rows * s.cols == 0) return;
-  QuantizeParams params = make_params(input, s, q, scales);
+  if (s.batches * s.rows * s.cols == 0) return std::nullopt;
+  QuantizeLaunch launch{nullptr, {}, make_params(input, s, q, scales)};
+  const QuantizeParams& params = launch.params;
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
@@ -141,16 +161,26 @@ void launch_quantize(const TensorView& input, const TensorView& q, const TensorV
       [&] { return quantize_kernel_spec(input.dtype, options.layout, options.rule, info.arch, unroll); });
 
   // One wave of as many CTAs as fit on the chip at once, no more (a partial second wave would leave
-  // SMs idle at the end); the kernel strides over the rest.
+  // SMs idle at the end); the kernel strides over the rest. Linear: a CTA step covers 64 blocks per
+  // unroll; swizzled: a CTA step is one 128x4 scale tile.
   const std::uint64_t blocks_per_cta_step = (quantize_block_threads / 4) * static_cast<unsigned>(unroll);
-  const std::uint64_t wanted = (params.total_blocks + blocks_per_cta_step - 1) / blocks_per_cta_step;
+  const std::uint64_t wanted = options.layout == ScaleLayout::linear
+                                   ? (params.total_blocks + blocks_per_cta_step - 1) / blocks_per_cta_step
+                                   : params.total_tiles;
   const std::uint64_t resident = std::uint64_t(info.sm_count) * static_cast<unsigned>(kernel.blocks_per_sm());
-  runtime::LaunchConfig config;
-  config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, resident));
-  config.block[0] = quantize_block_threads;
-  config.stream = stream;
-  void* args[] = {&params};
-  kernel.launch(config, args);
+  launch.kernel = &kernel;
+  launch.config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, resident));
+  launch.config.block[0] = quantize_block_threads;
+  return launch;
+}
+
+void launch_quantize(const TensorView& input, const TensorView& q, const TensorView& scales,
+                     const QuantizeOptions& options, int unroll, CUstream stream) {
+  std::optional<QuantizeLaunch> launch = prepare_quantize(input, q, scales, options, unroll);
+  if (!launch) return;  // nothing to quantize
+  launch->config.stream = stream;
+  void* args[] = {&launch->params};
+  launch->kernel->launch(launch->config, args);
 }
 
 jit::KernelSpec quantize_kernel_spec(DType input, ScaleLayout layout, ScaleRule rule, const jit::Arch& arch,

@@ -1,9 +1,9 @@
 // MXFP8 quantize: bf16/fp16 [B, R, K] -> e4m3 [B, R, K] + e8m0 scales, one launch for every batch.
 //
 // Work split: 4 consecutive lanes (a quad) own one 32-element block, 8 elements (16 bytes) per lane,
-// so a warp reads 512 contiguous bytes when rows are contiguous and every access is 16 bytes wide.
-// The block amax is a max over 16-bit magnitudes (an unsigned max orders them, NaN above Inf) plus
-// two quad shuffles. Each thread keeps `Unroll` independent 16-byte loads in flight.
+// so every access is 16 bytes wide. The block amax is a max over 16-bit magnitudes (an unsigned max
+// orders them, NaN above Inf) plus two quad shuffles. Each thread keeps `Unroll` independent 16-byte
+// loads in flight. The two scale layouts walk the tensor differently (see their functions).
 #pragma once
 
 #include "mxfp8_numerics.cuh"
@@ -15,11 +15,6 @@ enum ScaleLayoutId { kLayoutLinear = 0, kLayoutSwizzled128x4 = 1 };
 
 __device__ __forceinline__ unsigned int fast_div(unsigned int n, const FastDivisor& d) {
   return static_cast<unsigned int>((static_cast<unsigned long long>(__umulhi(n, d.multiplier)) + n) >> d.shift);
-}
-
-// Byte offset of scale (r, c) in one batch's 128x4-swizzled scale matrix (design.md 3).
-__device__ __forceinline__ unsigned int swizzled_offset(unsigned int r, unsigned int c, unsigned int padded_cols) {
-  return (r >> 7) * (padded_cols >> 2) * 512u + (c >> 2) * 512u + (r & 31u) * 16u + ((r & 127u) >> 5) * 4u + (c & 3u);
 }
 
 __device__ __forceinline__ uint4 load_streaming(const void* p) {
@@ -61,15 +56,34 @@ __device__ __forceinline__ unsigned int block_scale_byte(unsigned int amax16) {
   return scale_exponent<Rule>(__float_as_uint(In::to_float(amax16)));
 }
 
-template <class In, int Layout, int Rule, int Unroll>
-__global__ void __launch_bounds__(256) mxfp8_quantize_kernel(const QuantizeParams p) {
+// Loads one lane's 16 bytes of block `col_block` of input row (batch, r).
+__device__ __forceinline__ uint4 load_lane(const QuantizeParams& p, unsigned int batch, unsigned int r,
+                                           unsigned int col_block, unsigned int quad_lane) {
+  const long long offset = batch * p.in_batch_stride + r * p.in_row_stride + col_block * 32ll + quad_lane * 8;
+  return load_streaming(static_cast<const unsigned short*>(p.input) + offset);
+}
+
+// The block's scale byte: the quad's 16-bit magnitudes reduced with two shuffles. Every lane of the
+// warp must call it (full-mask shuffles); lanes of absent blocks pass zeros.
+template <class In, int Rule>
+__device__ __forceinline__ unsigned int quad_scale_byte(const uint4& v) {
+  unsigned int amax = lane_amax_bits(v);
+  amax = max(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
+  amax = max(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
+  return block_scale_byte<In, Rule>(amax);
+}
+
+// Linear scales: blocks in row-major order, a warp takes 8 consecutive blocks (512 contiguous input
+// bytes when rows are contiguous) and writes their 8 scale bytes side by side.
+template <class In, int Rule, int Unroll>
+__device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
   const unsigned int lane = threadIdx.x & 31u, quad_lane = lane & 3u;
   const unsigned int warps_total = gridDim.x * (blockDim.x >> 5);
   const unsigned int warp = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   // Warp-uniform loop bounds: every lane reaches the shuffles, whatever its own block's validity.
   for (unsigned long long first = 8ull * warp; first < p.total_blocks; first += 8ull * warps_total * Unroll) {
     uint4 v[Unroll];
-    unsigned int blk[Unroll], scale_at[Unroll];
+    unsigned int blk[Unroll];
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
       const unsigned long long b = first + 8ull * warps_total * u + (lane >> 2);
@@ -77,45 +91,69 @@ __global__ void __launch_bounds__(256) mxfp8_quantize_kernel(const QuantizeParam
       v[u] = make_uint4(0, 0, 0, 0);
       if (blk[u] != 0xFFFFFFFFu) {
         const unsigned int row = fast_div(blk[u], p.blocks_per_row);
-        const unsigned int col_block = blk[u] - row * p.blocks_per_row.divisor;
         const unsigned int batch = fast_div(row, p.rows_per_batch);
-        const unsigned int r = row - batch * p.rows;
-        const long long offset = batch * p.in_batch_stride + r * p.in_row_stride + col_block * 32ll + quad_lane * 8;
-        v[u] = load_streaming(static_cast<const unsigned short*>(p.input) + offset);
-        scale_at[u] = Layout == kLayoutLinear
-                          ? blk[u]
-                          : batch * p.batch_scale_bytes + swizzled_offset(r, col_block, p.padded_cols);
+        v[u] = load_lane(p, batch, row - batch * p.rows, blk[u] - row * p.blocks_per_row.divisor, quad_lane);
       }
     }
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
-      unsigned int amax = lane_amax_bits(v[u]);
-      amax = max(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 1));
-      amax = max(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, 2));
+      const unsigned int b = quad_scale_byte<In, Rule>(v[u]);
       if (blk[u] == 0xFFFFFFFFu) continue;
-      const unsigned int b = block_scale_byte<In, Rule>(amax);
       *reinterpret_cast<uint2*>(p.q + blk[u] * 32ull + quad_lane * 8) = quantize_lane<In, Rule>(v[u], b);
-      if (quad_lane == 0) p.scales[scale_at[u]] = static_cast<unsigned char>(b);
+      if (quad_lane == 0) p.scales[blk[u]] = static_cast<unsigned char>(b);
     }
   }
-  if (Layout == kLayoutSwizzled128x4) {
-    // Zero the padding of each batch's swizzled matrix: columns [K/32, Sp) of real rows, then whole
-    // padding rows [R, Rp).
-    const unsigned int cols = p.blocks_per_row.divisor, extra_cols = p.padded_cols - cols;
-    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.total_pad; i += gridDim.x * blockDim.x) {
-      const unsigned int batch = i / p.pad_per_batch, j = i - batch * p.pad_per_batch;
-      unsigned int r, c;
-      if (j < p.rows * extra_cols) {
-        r = j / extra_cols;
-        c = cols + (j - r * extra_cols);
-      } else {
-        const unsigned int k = j - p.rows * extra_cols;
-        r = p.rows + k / p.padded_cols;
-        c = k - (r - p.rows) * p.padded_cols;
+}
+
+// Swizzled scales: a CTA takes whole 512-byte scale tiles (128 rows x 4 scale columns = 128 x 128
+// input elements), gathers the tile in shared memory and writes it with 16-byte stores, so every
+// scale sector is written once and whole. Rows and columns past the tensor (the padding) score 0.
+template <class In, int Rule, int Unroll>
+__device__ __forceinline__ void quantize_swizzled(const QuantizeParams& p) {
+  constexpr int quads = 256 / 4, steps = 512 / quads;  // 8 steps of 64 blocks cover a tile
+  static_assert(steps % Unroll == 0, "Unroll must divide the 8 steps of a tile");
+  __shared__ __align__(16) unsigned char tile_scales[512];
+  const unsigned int quad = threadIdx.x >> 2, quad_lane = threadIdx.x & 3u;
+  const unsigned int cols = p.blocks_per_row.divisor, tiles_per_batch = p.row_tiles * p.col_tiles;
+  for (unsigned int tile = blockIdx.x; tile < p.total_tiles; tile += gridDim.x) {
+    const unsigned int batch = tile / tiles_per_batch, in_batch = tile - batch * tiles_per_batch;
+    const unsigned int row0 = (in_batch / p.col_tiles) * 128u, col0 = (in_batch % p.col_tiles) * 4u;
+#pragma unroll
+    for (int s0 = 0; s0 < steps; s0 += Unroll) {
+      uint4 v[Unroll];
+      bool present[Unroll];
+#pragma unroll
+      for (int u = 0; u < Unroll; ++u) {
+        const unsigned int j = (s0 + u) * quads + quad, r = row0 + (j >> 2), c = col0 + (j & 3u);
+        present[u] = r < p.rows && c < cols;
+        v[u] = present[u] ? load_lane(p, batch, r, c, quad_lane) : make_uint4(0, 0, 0, 0);
       }
-      p.scales[batch * p.batch_scale_bytes + swizzled_offset(r, c, p.padded_cols)] = 0;
+#pragma unroll
+      for (int u = 0; u < Unroll; ++u) {
+        const unsigned int j = (s0 + u) * quads + quad, r_in = j >> 2, c_in = j & 3u;
+        const unsigned int b = quad_scale_byte<In, Rule>(v[u]);  // absent blocks hold zeros: b = 0
+        if (quad_lane == 0) tile_scales[(r_in & 31u) * 16u + (r_in >> 5) * 4u + c_in] = static_cast<unsigned char>(b);
+        if (present[u]) {
+          const unsigned long long row = static_cast<unsigned long long>(batch) * p.rows + row0 + r_in;
+          *reinterpret_cast<uint2*>(p.q + (row * cols + col0 + c_in) * 32ull + quad_lane * 8) =
+              quantize_lane<In, Rule>(v[u], b);
+        }
+      }
     }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      const unsigned long long at = static_cast<unsigned long long>(batch) * p.row_tiles * p.col_tiles * 512ull +
+                                    ((row0 >> 7) * p.col_tiles + (col0 >> 2)) * 512ull + threadIdx.x * 16u;
+      *reinterpret_cast<uint4*>(p.scales + at) = reinterpret_cast<const uint4*>(tile_scales)[threadIdx.x];
+    }
+    __syncthreads();  // the tile buffer is reused by the next tile
   }
+}
+
+template <class In, int Layout, int Rule, int Unroll>
+__global__ void __launch_bounds__(256) mxfp8_quantize_kernel(const QuantizeParams p) {
+  if constexpr (Layout == kLayoutLinear) quantize_linear<In, Rule, Unroll>(p);
+  else quantize_swizzled<In, Rule, Unroll>(p);
 }
 
 }  // namespace mxjit

@@ -22,11 +22,10 @@ struct QuantizeParams {
   unsigned int rows;           // per batch
   FastDivisor blocks_per_row;  // cols / 32
   FastDivisor rows_per_batch;  // rows
-  // swizzled layout only
-  unsigned int padded_cols;        // round_up(cols/32, 4)
-  unsigned int batch_scale_bytes;  // round_up(rows, 128) * padded_cols
-  unsigned int pad_per_batch;      // batch_scale_bytes - rows * cols/32
-  unsigned int total_pad;          // batches * pad_per_batch
+  // swizzled layout only: the work unit is one 512-byte scale tile, 128 rows x 4 scale columns
+  unsigned int row_tiles;      // round_up(rows, 128) / 128, per batch
+  unsigned int col_tiles;      // round_up(cols/32, 4) / 4
+  unsigned int total_tiles;    // batches * row_tiles * col_tiles
 };
 
 }  // namespace mxjit

@@ -27,6 +27,13 @@ TEST_P(QuantizeVariantCompiles, EveryVariantToCubin) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, QuantizeVariantCompiles, ::testing::Values("sm_90a", "sm_100a", "sm_89"));
 
+TEST(NvrtcCompile, ReadSweepForBenchmarks) {
+  const jit::KernelSpec spec{"read_sweep", "mxjit::read_sweep_kernel", {}, jit::Arch::parse("sm_90a")};
+  EXPECT_EQ(spec.name_expression(), "&mxjit::read_sweep_kernel");
+  EXPECT_NE(jit::compile_cubin(spec, jit::nvrtc_options(spec.arch, false), "").lowered_name.find("read_sweep"),
+            std::string::npos);
+}
+
 TEST(NvrtcCompile, TemplatesAreEmbedded) {
   bool found = false;
   for (const jit::EmbeddedFile& f : jit::embedded_templates()) found = found || f.name == "mxfp8_quantize.cuh";

@@ -68,7 +68,7 @@ std::vector<Mutation> single_changes() {
     m.push_back({"value of arg " + name, [i](KeyInputs& k) { k.spec.args[i].value += "_x"; }});
     m.push_back({"name of arg " + name, [i](KeyInputs& k) { k.spec.args[i].name += "_x"; }});
   }
-  m.push_back({"unroll 4 -> 2", [](KeyInputs& k) { k.spec.args.back().value = "2"; }});
+  m.push_back({"another unroll", [](KeyInputs& k) { k.spec.args.back().value = k.spec.args.back().value == "1" ? "8" : "1"; }});
   m.push_back({"one arg fewer", [](KeyInputs& k) { k.spec.args.pop_back(); }});
   m.push_back({"arch sm_90", [](KeyInputs& k) { k.spec.arch = jit::Arch::parse("sm_90"); }});
   m.push_back({"arch sm_100a", [](KeyInputs& k) { k.spec.arch = jit::Arch::parse("sm_100a"); }});

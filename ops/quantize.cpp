@@ -76,12 +76,20 @@ void check_outputs(const TensorView& in, const Shape3& s, const TensorView& q, c
   require_aligned(q.data, "quantize_mxfp8: q");
   if (scales.dtype != DType::e8m0 && scales.dtype != DType::u8)
     invalid(fmt::format("quantize_mxfp8: scales dtype must be e8m0 (or u8), got {}", to_string(scales.dtype)));
-  if (!scales.is_contiguous()) invalid("quantize_mxfp8: scales must be contiguous");
   const std::uint64_t need = mxfp8_scale_bytes(s.batches, s.rows, s.cols, layout);
   if (layout == ScaleLayout::linear) {
     bool ok = scales.ndim == in.ndim && scales.size(-1) == s.cols / 32 && scales.size(-2) == s.rows &&
               (in.ndim == 2 || scales.shape[0] == s.batches);
     if (!ok) invalid(fmt::format("quantize_mxfp8: linear scales must have shape [.., {}, {}]", s.rows, s.cols / 32));
+    // Rows may be padded (e.g. to 4 bytes for the GEMM); batches must follow each other without gaps.
+    const std::int64_t row_stride = scales.stride(-2);
+    if (scales.stride(-1) != 1 || (s.rows > 1 && row_stride < s.cols / 32) ||
+        (in.ndim == 3 && s.batches > 1 && scales.stride(0) != s.rows * row_stride))
+      invalid(fmt::format("quantize_mxfp8: linear scales need unit column stride, a row stride >= {} and batches "
+                          "packed back to back",
+                          s.cols / 32));
+  } else if (!scales.is_contiguous()) {
+    invalid("quantize_mxfp8: swizzled scales must be contiguous");
   } else if (static_cast<std::uint64_t>(scales.numel()) != need) {
     invalid(fmt::format("quantize_mxfp8: swizzled scales must hold exactly {} bytes (B * round_up(R,128) * "
                         "round_up(K/32,4)), got {}",
@@ -94,7 +102,9 @@ QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorVi
   const std::uint64_t blocks = static_cast<std::uint64_t>(s.batches * s.rows * (s.cols / 32));
   const std::uint64_t padded_cols = static_cast<std::uint64_t>(round_up(s.cols / 32, 4));
   const std::uint64_t batch_scale_bytes = static_cast<std::uint64_t>(round_up(s.rows, 128)) * padded_cols;
-  if (blocks > u32_limit || batch_scale_bytes * s.batches > u32_limit)
+  const std::uint64_t linear_scale_bytes =
+      scales.ndim >= 2 ? static_cast<std::uint64_t>(scales.stride(-2) * s.rows * s.batches) : 0;
+  if (blocks > u32_limit || batch_scale_bytes * s.batches > u32_limit || linear_scale_bytes > u32_limit)
     invalid(fmt::format("quantize_mxfp8: {} blocks of 32 exceed one launch's limit of 2^32; split the tensor", blocks));
   p.input = reinterpret_cast<const void*>(in.data);
   p.q = reinterpret_cast<unsigned char*>(q.data);
@@ -105,6 +115,7 @@ QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorVi
   p.rows = static_cast<unsigned>(s.rows);
   p.blocks_per_row = ops::make_fast_divisor(static_cast<std::uint32_t>(s.cols / 32));
   p.rows_per_batch = ops::make_fast_divisor(static_cast<std::uint32_t>(s.rows));
+  p.scale_row_stride = static_cast<unsigned>(scales.ndim >= 2 ? scales.stride(-2) : s.cols / 32);
   p.row_tiles = static_cast<unsigned>(round_up(s.rows, 128) / 128);
   p.col_tiles = static_cast<unsigned>(padded_cols / 4);
   p.total_tiles = static_cast<unsigned>(s.batches * p.row_tiles * p.col_tiles);

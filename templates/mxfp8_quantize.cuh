@@ -83,7 +83,7 @@ __device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
   // Warp-uniform loop bounds: every lane reaches the shuffles, whatever its own block's validity.
   for (unsigned long long first = 8ull * warp; first < p.total_blocks; first += 8ull * warps_total * Unroll) {
     uint4 v[Unroll];
-    unsigned int blk[Unroll];
+    unsigned int blk[Unroll], scale_at[Unroll];
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
       const unsigned long long b = first + 8ull * warps_total * u + (lane >> 2);
@@ -91,8 +91,10 @@ __device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
       v[u] = make_uint4(0, 0, 0, 0);
       if (blk[u] != 0xFFFFFFFFu) {
         const unsigned int row = fast_div(blk[u], p.blocks_per_row);
+        const unsigned int col_block = blk[u] - row * p.blocks_per_row.divisor;
         const unsigned int batch = fast_div(row, p.rows_per_batch);
-        v[u] = load_lane(p, batch, row - batch * p.rows, blk[u] - row * p.blocks_per_row.divisor, quad_lane);
+        v[u] = load_lane(p, batch, row - batch * p.rows, col_block, quad_lane);
+        scale_at[u] = row * p.scale_row_stride + col_block;
       }
     }
 #pragma unroll
@@ -100,7 +102,7 @@ __device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
       const unsigned int b = quad_scale_byte<In, Rule>(v[u]);
       if (blk[u] == 0xFFFFFFFFu) continue;
       *reinterpret_cast<uint2*>(p.q + blk[u] * 32ull + quad_lane * 8) = quantize_lane<In, Rule>(v[u], b);
-      if (quad_lane == 0) p.scales[blk[u]] = static_cast<unsigned char>(b);
+      if (quad_lane == 0) p.scales[scale_at[u]] = static_cast<unsigned char>(b);
     }
   }
 }

@@ -73,7 +73,15 @@ const BadCall bad_calls[] = {
     {"ShapeOverflowingInt64", [](Call& c) { c.reshape({std::int64_t{1} << 40, std::int64_t{1} << 40, 64}); },
      {"out of range"}},
     {"ScalesWrongDtype", [](Call& c) { c.scales.dtype = DType::bf16; }, {"scales dtype", "e8m0", "got bf16"}},
-    {"ScalesNonContiguous", [](Call& c) { c.scales.strides = {4, 1}; }, {"scales must be contiguous"}},
+    {"LinearScalesColumnStride", [](Call& c) { c.scales.strides = {4, 2}; }, {"unit column stride", "row stride >= 2"}},
+    {"LinearScalesRowStrideBelowWidth", [](Call& c) { c.scales.strides = {1, 1}; }, {"row stride >= 2"}},
+    {"SwizzledScalesNonContiguous",
+     [](Call& c) {
+       c.options.layout = ScaleLayout::swizzled_128x4;
+       c.scales = TensorView::contiguous(0x30000, DType::e8m0, {128, 4});
+       c.scales.strides = {8, 1};
+     },
+     {"swizzled scales must be contiguous"}},
     {"LinearScalesWrongShape", [](Call& c) { c.scales = TensorView::contiguous(0x30000, DType::e8m0, {4, 3}); },
      {"linear scales must have shape [.., 4, 2]"}},
     {"LinearScalesWrongBatches",

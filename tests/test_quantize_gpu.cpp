@@ -141,6 +141,31 @@ TEST_F(QuantizeGpuRuntime, TwoThreadsTwoStreams) {
   EXPECT_EQ(failures[1], "");
 }
 
+TEST_F(QuantizeGpuRuntime, LinearScalesWithPaddedRows) {
+  // K = 96: 3 scales per row stored with a row stride of 4 (what the GEMM reads); padding untouched.
+  const std::int64_t batches = 2, rows = 37, cols = 96, stride = 4;
+  std::mt19937_64 rng(fresh_seed());
+  auto host_in = make_input(DType::fp16, batches * rows * cols, Distribution::edge_blocks, rng);
+  const auto want = reference::quantize(host_in.data(), DType::fp16, batches, rows, cols, cols, rows * cols,
+                                        ScaleLayout::linear, ScaleRule::rceil);
+  runtime::DeviceBuffer in(host_in.size() * 2), q(want.q.size()), scales(batches * rows * stride);
+  in.upload(host_in.data(), in.size());
+  scales.fill(0xCD, stream());
+  TensorView s_view = TensorView::contiguous(scales.get(), DType::e8m0, {batches, rows, cols / 32});
+  s_view.strides = {rows * stride, stride, 1};
+  quantize_mxfp8(TensorView::contiguous(in.get(), DType::fp16, {batches, rows, cols}),
+                 TensorView::contiguous(q.get(), DType::e4m3, {batches, rows, cols}), s_view, {}, stream());
+  MXJIT_CU(cuStreamSynchronize, stream());
+  std::vector<std::uint8_t> got_q(want.q.size()), got_s(scales.size());
+  q.download(got_q.data(), got_q.size());
+  scales.download(got_s.data(), got_s.size());
+  EXPECT_TRUE(got_q == want.q);
+  for (std::int64_t r = 0; r < batches * rows; ++r) {
+    for (std::int64_t c = 0; c < cols / 32; ++c) ASSERT_EQ(got_s[r * stride + c], want.scales[r * (cols / 32) + c]) << r;
+    ASSERT_EQ(got_s[r * stride + 3], 0xCD) << "padding byte of row " << r << " was written";
+  }
+}
+
 TEST_F(QuantizeGpuRuntime, CapturedInACudaGraph) {
   const std::int64_t rows = 257, cols = 512;
   std::mt19937_64 rng(fresh_seed());

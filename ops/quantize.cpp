@@ -7,6 +7,7 @@
 #include "mxjit/error.hpp"
 #include "ops/fast_divisor.hpp"
 #include "ops/kernel_table.hpp"
+#include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
 #include "templates/mxfp8_quantize_params.cuh"
 
@@ -15,27 +16,15 @@ namespace {
 
 constexpr std::uint64_t u32_limit = 0xFFFFFFFFull;
 
-[[noreturn]] void invalid(const std::string& message) { throw Error(ErrorCode::invalid_argument, message); }
+using ops::invalid_argument;
+using ops::same_shape;
+using ops::shape_text;
+
+[[noreturn]] void invalid(const std::string& message) { invalid_argument(message); }
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
-void require_aligned(std::uint64_t ptr, const char* what) {
-  if (ptr == 0) invalid(fmt::format("{} pointer is null", what));
-  if (ptr % 16 != 0) invalid(fmt::format("{} pointer {:#x} is not 16-byte aligned", what, ptr));
-}
-
-std::string shape_text(const TensorView& t) {
-  std::string out = "[";
-  for (int d = 0; d < t.ndim; ++d) out += fmt::format("{}{}", d ? ", " : "", t.shape[d]);
-  return out + "]";
-}
-
-bool same_shape(const TensorView& a, const TensorView& b) {
-  if (a.ndim != b.ndim) return false;
-  for (int d = 0; d < a.ndim; ++d)
-    if (a.shape[d] != b.shape[d]) return false;
-  return true;
-}
+void require_aligned(std::uint64_t ptr, const char* what) { ops::require_pointer(ptr, 16, what); }
 
 struct Shape3 {
   std::int64_t batches, rows, cols;

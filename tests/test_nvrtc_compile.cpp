@@ -7,6 +7,7 @@
 #include "jit/embedded_templates.hpp"
 #include "jit/nvrtc_compiler.hpp"
 #include "mxjit/error.hpp"
+#include "ops/gemm.hpp"
 #include "ops/quantize.hpp"
 
 namespace mxjit {
@@ -22,6 +23,18 @@ TEST_P(QuantizeVariantCompiles, EveryVariantToCubin) {
     EXPECT_GT(out.cubin.size(), 1000u);
     EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
     EXPECT_NE(out.lowered_name.find("mxfp8_quantize_kernel"), std::string::npos);
+  }
+}
+
+TEST_P(QuantizeVariantCompiles, EveryGemmVariantToCubinWithoutSpills) {
+  const jit::Arch arch = jit::Arch::parse(GetParam());
+  std::vector<std::string> options = jit::nvrtc_options(arch, false);
+  options.push_back("--ptxas-options=-v");  // the resource report lands in the log
+  for (const jit::KernelSpec& spec : ops::all_gemm_kernel_specs(arch)) {
+    SCOPED_TRACE(spec.display_name());
+    jit::CompileOutput out = jit::compile_cubin(spec, options, "");
+    EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
+    EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
   }
 }
 

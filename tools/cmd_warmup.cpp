@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
+#include "ops/gemm.hpp"
 #include "ops/quantize.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver_api.hpp"
@@ -37,7 +38,8 @@ Runner add_warmup_command(CLI::App& app) {
                            : runtime::gpu_available()   ? runtime::device_info(0).arch
                                                         : jit::Arch::parse("sm_90a");
     auto& state = jit::RuntimeState::get();
-    const auto specs = ops::all_quantize_kernel_specs(arch);
+    std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(arch);
+    for (jit::KernelSpec& spec : ops::all_gemm_kernel_specs(arch)) specs.push_back(std::move(spec));
     fmt::print("warming {} kernels for {} into {} with {} jobs\n", specs.size(), arch.name(), state.disk().root(),
                options->jobs);
     const jit::WarmupReport report =

@@ -22,11 +22,12 @@ if tests_file.exists():
 bench_file = out / "bench.json"
 if bench_file.exists():
     bench = json.loads(bench_file.read_text())
-    keep = ("quantize_ms", "copy_ms", "quantize_TBps", "copy_TBps", "ratio_to_copy", "dispatch_us",
-            "bare_launch_us", "overhead_us")
+    standard = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+                "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
+                "error_occurred", "error_message"}
     rows = {}
     for b in bench["benchmarks"]:
-        row = {k: round(b[k], 4) for k in keep if k in b}
+        row = {k: round(v, 4) for k, v in b.items() if k not in standard and isinstance(v, (int, float))}
         if not row:
             row = {"real_time": round(b["real_time"], 4), "time_unit": b["time_unit"]}
         if b.get("error_occurred"):

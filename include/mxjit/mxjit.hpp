@@ -9,6 +9,8 @@
 #include <string>
 
 #include "mxjit/error.hpp"
+#include "mxjit/gemm.hpp"
+#include "mxjit/linear.hpp"
 #include "mxjit/quantize.hpp"
 #include "mxjit/types.hpp"
 

@@ -1,0 +1,111 @@
+// The MXFP8 GEMM and the linear method beside cuBLASLt bf16 and fp8 (per-tensor) on the same shapes,
+// in the same run: Llama-3-8B and Llama-3-70B TP=8 projections at decode and prefill batch sizes.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "cublaslt_baseline.hpp"
+#include "device_timer.hpp"
+#include "gpu_session.hpp"
+#include "mxjit/gemm.hpp"
+#include "mxjit/linear.hpp"
+#include "ops/reference/mxfp8_reference.hpp"
+
+namespace mxjit::bench {
+namespace {
+
+// Random device bytes: e4m3 without NaN codes, or e8m0 scales near 2^0.
+runtime::DeviceBuffer random_bytes(std::size_t count, bool scales, std::mt19937& rng) {
+  std::vector<std::uint8_t> host(std::min<std::size_t>(count, 1 << 22));
+  std::uniform_int_distribution<int> byte(0, 255), exponent(120, 130);
+  for (auto& b : host) {
+    b = static_cast<std::uint8_t>(scales ? exponent(rng) : byte(rng));
+    if (!scales && (b & 0x7F) == 0x7F) b = 0x3C;
+  }
+  runtime::DeviceBuffer buf(count);
+  for (std::size_t off = 0; off < count; off += host.size()) buf.upload(host.data(), std::min(host.size(), count - off), off);
+  return buf;
+}
+
+runtime::DeviceBuffer random_bf16(std::size_t count, std::mt19937& rng) {
+  std::vector<std::uint16_t> host(std::min<std::size_t>(count, 1 << 21));
+  std::normal_distribution<float> normal;
+  for (auto& h : host) h = reference::float_to_bf16(normal(rng));
+  runtime::DeviceBuffer buf(count * 2);
+  for (std::size_t off = 0; off < count; off += host.size())
+    buf.upload(host.data(), std::min(host.size(), count - off) * 2, off * 2);
+  return buf;
+}
+
+TensorView scale_view(std::uint64_t ptr, std::int64_t rows, std::int64_t k) {
+  TensorView v = TensorView::contiguous(ptr, DType::e8m0, {rows, k / 32});
+  v.strides = {(k / 32 + 3) / 4 * 4, 1};
+  return v;
+}
+
+void BM_Linear(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const CUstream stream = gpu->stream->get();
+  std::mt19937 rng(7);
+  const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
+  // The GEMM alone on pre-quantized operands.
+  auto a = random_bytes(m * k, false, rng), as = random_bytes(m * sstride, true, rng);
+  auto b = random_bytes(n * k, false, rng), bs = random_bytes(n * sstride, true, rng);
+  runtime::DeviceBuffer out(static_cast<std::size_t>(m * n * 2));
+  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(gemm_mxfp8_workspace_bytes(m, n, k), 16));
+  workspace.fill(0, stream);
+  const TensorView a_view = TensorView::contiguous(a.get(), DType::e4m3, {m, k});
+  const TensorView b_view = TensorView::contiguous(b.get(), DType::e4m3, {n, k});
+  const TensorView out_view = TensorView::contiguous(out.get(), DType::bf16, {m, n});
+  // The linear method end to end: quantize x, GEMM.
+  Mxfp8Linear linear(k, {n}, k, n, DType::bf16, {.max_tokens = m});
+  {
+    auto w = random_bf16(static_cast<std::size_t>(n * k), rng);
+    linear.load_weight(w.get(), stream);
+    linear.process_weights_after_loading(stream);
+  }
+  auto x = random_bf16(static_cast<std::size_t>(m * k), rng);
+  const TensorView x_view = TensorView::contiguous(x.get(), DType::bf16, {m, k});
+  CublasLtGemm bf16(BaselineType::bf16, m, n, k, stream), fp8(BaselineType::fp8_per_tensor, m, n, k, stream);
+
+  DeviceTimer timer(stream);
+  const int samples = m >= 2048 ? 20 : 50;
+  double gemm_ms = 0, linear_ms = 0, bf16_ms = 0, fp8_ms = 0;
+  for (auto _ : state) {
+    gemm_ms = timer.median_ms([&] {
+      gemm_mxfp8(a_view, scale_view(as.get(), m, k), b_view, scale_view(bs.get(), n, k), nullptr, out_view,
+                 workspace.get(), workspace.size(), stream);
+    }, samples);
+    linear_ms = timer.median_ms([&] { linear.apply(x_view, nullptr, out_view, stream); }, samples);
+    bf16_ms = timer.median_ms([&] { bf16.run(); }, samples);
+    fp8_ms = timer.median_ms([&] { fp8.run(); }, samples);
+    state.SetIterationTime(gemm_ms * 1e-3);
+  }
+  const double flop = 2.0 * m * n * k, weight_bytes = n * k * (1.0 + 1.0 / 32);
+  state.counters["gemm_ms"] = gemm_ms;
+  state.counters["linear_ms"] = linear_ms;
+  state.counters["cublas_bf16_ms"] = bf16_ms;
+  state.counters["cublas_fp8_ms"] = fp8_ms;
+  state.counters["gemm_TFLOPs"] = flop / (gemm_ms * 1e-3) / 1e12;
+  state.counters["gemm_weight_TBps"] = weight_bytes / (gemm_ms * 1e-3) / 1e12;
+  state.counters["speedup_vs_bf16"] = bf16_ms / gemm_ms;
+  state.counters["linear_speedup_vs_bf16"] = bf16_ms / linear_ms;
+  state.counters["speedup_vs_fp8"] = fp8_ms / gemm_ms;
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  const std::pair<std::int64_t, std::int64_t> nk[] = {
+      {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},  // Llama-3-8B
+      {1280, 8192}, {8192, 1024}, {7168, 8192}, {8192, 3584},    // Llama-3-70B, TP=8
+  };
+  for (std::int64_t m : {1, 16, 64, 256, 2048, 8192})
+    for (auto [n, k] : nk) b->Args({m, n, k});
+}
+BENCHMARK(BM_Linear)->Apply(shapes)->ArgNames({"M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace mxjit::bench

@@ -1,0 +1,168 @@
+#include "ops/gemm.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "mxjit/error.hpp"
+#include "ops/kernel_table.hpp"
+#include "ops/tensor_checks.hpp"
+#include "runtime/device.hpp"
+#include "templates/mxfp8_gemm_params.cuh"
+
+namespace mxjit {
+namespace ops {
+namespace {
+
+constexpr int k_tile = 128;      // K bytes per pipeline stage (templates/mxfp8_gemm_mma.cuh)
+constexpr int row_pitch = 144;   // shared-memory row pitch of a stage
+constexpr int max_splits = 16;
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+int out_index(DType out) { return out == DType::fp16 ? 1 : 0; }
+
+KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
+  static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> table;
+  return table;
+}
+
+void check_operand(const TensorView& data, const TensorView& scales, std::int64_t k, const char* name) {
+  const std::string what(name), swhat = what + "_scales";
+  require_dtype(data, {DType::e4m3, DType::u8}, what);
+  require_matrix(data, -1, k, what);
+  require_pointer(data.data, 16, what);
+  if (data.strides[0] % 16 != 0)
+    invalid_argument(fmt::format("{} row stride {} must be a multiple of 16 bytes", what, data.strides[0]));
+  require_dtype(scales, {DType::e8m0, DType::u8}, swhat);
+  require_matrix(scales, data.shape[0], k / 32, swhat);
+  require_pointer(scales.data, 4, swhat);
+  if (scales.strides[0] % 4 != 0)
+    invalid_argument(fmt::format("{} row stride {} must be a multiple of 4 bytes (pad rows to round_up(K/32, 4))",
+                                 swhat, scales.strides[0]));
+}
+
+}  // namespace
+
+unsigned GemmTile::smem_bytes() const {
+  return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
+}
+
+std::string GemmTile::name() const { return fmt::format("{}x{}_w{}x{}_s{}", bm, bn, warps_m, warps_n, stages); }
+
+GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count) {
+  GemmPlan plan;
+  plan.tile = m <= 16 ? 0 : m <= 64 ? 1 : 2;
+  const GemmTile& t = gemm_tiles[plan.tile];
+  const std::int64_t tiles = ceil_div(m, t.bm) * ceil_div(n, t.bn);
+  const std::int64_t k_tiles = ceil_div(k, k_tile);
+  // Split K until every SM has about two CTAs: small M leaves too few output tiles to fill the chip.
+  const std::int64_t wanted = std::clamp<std::int64_t>(ceil_div(2 * sm_count, tiles), 1, std::min<std::int64_t>(k_tiles, max_splits));
+  plan.k_tiles_per_split = static_cast<int>(ceil_div(k_tiles, wanted));
+  plan.splits = static_cast<int>(ceil_div(k_tiles, plan.k_tiles_per_split));  // no empty split
+  if (plan.splits > 1)
+    plan.workspace_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4 + tiles * 4);
+  return plan;
+}
+
+jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
+  if (arch.sm() < 89)
+    throw Error(ErrorCode::unsupported,
+                fmt::format("the MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
+  return jit::KernelSpec{"mxfp8_gemm_mma",
+                         "mxjit::mxfp8_gemm_mma_kernel",
+                         {{"bm", std::to_string(t.bm)},
+                          {"bn", std::to_string(t.bn)},
+                          {"warps_m", std::to_string(t.warps_m)},
+                          {"warps_n", std::to_string(t.warps_n)},
+                          {"stages", std::to_string(t.stages)},
+                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}},
+                         arch};
+}
+
+std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch) {
+  std::vector<jit::KernelSpec> specs;
+  for (const GemmTile& t : gemm_tiles)
+    for (DType out : {DType::bf16, DType::fp16}) specs.push_back(gemm_kernel_spec(t, out, arch));
+  return specs;
+}
+
+}  // namespace ops
+
+std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::int64_t k) {
+  if (m < 1 || n < 1 || k < 32 || k % 32 != 0)
+    ops::invalid_argument(fmt::format("gemm_mxfp8_workspace_bytes: need M, N >= 1 and K a positive multiple of 32, "
+                                      "got M = {}, N = {}, K = {}", m, n, k));
+  return ops::plan_gemm(m, n, k, runtime::device_info(runtime::current_device()).sm_count).workspace_bytes;
+}
+
+void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView& b, const TensorView& b_scales,
+                const TensorView* bias, const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,
+                CUstream stream) {
+  using namespace ops;
+  if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
+  const std::int64_t m = a.shape[0], k = a.shape[1];
+  const std::int64_t n = b.ndim == 2 ? b.shape[0] : -1;
+  if (k % 32 != 0 || k == 0)
+    invalid_argument(fmt::format("MXFP8 requires K (the reduction dimension) to be a positive multiple of 32, got K = {}", k));
+  if (m < 1 || n < 1) invalid_argument(fmt::format("gemm_mxfp8: need M >= 1 and N >= 1, got M = {}, N = {}", m, n));
+  check_operand(a, a_scales, k, "a");
+  check_operand(b, b_scales, k, "b");
+  require_dtype(out, {DType::bf16, DType::fp16}, "out");
+  require_matrix(out, m, n, "out");
+  require_pointer(out.data, 2, "out");
+  if (bias) {
+    require_dtype(*bias, {out.dtype}, "bias");
+    if (bias->ndim != 1 || bias->shape[0] != n || bias->strides[0] != 1)
+      invalid_argument(fmt::format("bias must be a contiguous [{}] vector, got shape {}", n, shape_text(*bias)));
+    require_pointer(bias->data, 2, "bias");
+  }
+  if (m > (1 << 30) || n > (1 << 30) || k > (1 << 30))
+    invalid_argument(fmt::format("gemm_mxfp8: dimensions above 2^30 are not supported (M = {}, N = {}, K = {})", m, n, k));
+
+  const int device = runtime::current_device();
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  const GemmPlan plan = plan_gemm(m, n, k, info.sm_count);
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
+    invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
+                                 "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));
+  const GemmTile& tile = gemm_tiles[plan.tile];
+  if (ceil_div(m, tile.bm) > 65535)
+    invalid_argument(fmt::format("gemm_mxfp8: M = {} needs more than 65535 row tiles of {}; split the batch", m, tile.bm));
+  const runtime::Kernel& kernel =
+      gemm_kernels().get(device, plan.tile * 2 + out_index(out.dtype), {tile.threads(), tile.smem_bytes()},
+                         [&] { return gemm_kernel_spec(tile, out.dtype, info.arch); });
+
+  GemmParams p{};
+  p.a = reinterpret_cast<const unsigned char*>(a.data);
+  p.a_scales = reinterpret_cast<const unsigned char*>(a_scales.data);
+  p.b = reinterpret_cast<const unsigned char*>(b.data);
+  p.b_scales = reinterpret_cast<const unsigned char*>(b_scales.data);
+  p.out = reinterpret_cast<void*>(out.data);
+  p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
+  const std::uint64_t partial_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4);
+  p.partials = plan.splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
+  p.tile_counters = plan.splits > 1 ? reinterpret_cast<unsigned int*>(workspace + partial_bytes) : nullptr;
+  p.m = static_cast<int>(m);
+  p.n = static_cast<int>(n);
+  p.k = static_cast<int>(k);
+  p.lda = a.strides[0];
+  p.ldb = b.strides[0];
+  p.ldo = out.strides[0];
+  p.lda_s = static_cast<int>(a_scales.strides[0]);
+  p.ldb_s = static_cast<int>(b_scales.strides[0]);
+  p.k_tiles_per_split = plan.k_tiles_per_split;
+  p.splits = plan.splits;
+
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(ceil_div(n, tile.bn));
+  config.grid[1] = static_cast<unsigned>(ceil_div(m, tile.bm));
+  config.grid[2] = static_cast<unsigned>(plan.splits);
+  config.block[0] = tile.threads();
+  config.dynamic_smem = tile.smem_bytes();
+  config.stream = stream;
+  void* args[] = {&p};
+  kernel.launch(config, args);
+}
+
+}  // namespace mxjit

@@ -1,0 +1,42 @@
+// Internal side of the GEMM op: tile configurations, the dispatch heuristic, specializations.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jit/kernel_spec.hpp"
+#include "mxjit/gemm.hpp"
+#include "runtime/kernel.hpp"
+
+namespace mxjit::ops {
+
+// One tile shape of the mma.sync kernel (templates/mxfp8_gemm_mma.cuh).
+struct GemmTile {
+  int bm, bn, warps_m, warps_n, stages;
+  unsigned threads() const { return static_cast<unsigned>(warps_m * warps_n * 32); }
+  unsigned smem_bytes() const;
+  std::string name() const;  // "16x64_w1x4_s6"
+};
+
+inline constexpr GemmTile gemm_tiles[] = {
+    {16, 64, 1, 4, 6},    // decode: one 16-row tile of activations, weights streamed
+    {64, 128, 2, 4, 4},   // small batches
+    {128, 128, 2, 4, 4},  // prefill
+};
+
+struct GemmPlan {
+  int tile = 0;  // index into gemm_tiles
+  int splits = 1;
+  int k_tiles_per_split = 1;
+  std::uint64_t workspace_bytes = 0;
+};
+
+// The built-in heuristic: the tile by M, then enough K splits to give every SM two CTAs.
+GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count);
+
+jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
+std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
+
+}  // namespace mxjit::ops

@@ -1,0 +1,20 @@
+// Argument checks shared by the ops: each throws Error(invalid_argument) naming the value and the rule.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mxjit/types.hpp"
+
+namespace mxjit::ops {
+
+[[noreturn]] void invalid_argument(const std::string& message);
+std::string shape_text(const TensorView& t);  // "[4, 64]"
+bool same_shape(const TensorView& a, const TensorView& b);
+// Non-null and aligned to `alignment` bytes.
+void require_pointer(std::uint64_t ptr, unsigned alignment, const std::string& what);
+// ndim == 2, the given sizes (negative: any), unit column stride.
+void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, const std::string& what);
+void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, const std::string& what);
+
+}  // namespace mxjit::ops

@@ -1,0 +1,219 @@
+// MXFP8 x MXFP8 -> bf16/fp16 GEMM on mma.sync (sm_89 and newer): the portable path, and the decode path.
+//
+// Each 32-deep K step is exactly one scale block, so one m16n8k32 fp8 mma gives a partial sum that a
+// single power-of-two factor, sa[m] * sb[n], scales exactly; it is promoted into the fp32 accumulator
+// right away (fma). Tiles: BM x BN per CTA, 128 bytes of K per pipeline stage (4 scale blocks), staged
+// through shared memory with cp.async, Stages deep. Split-K (grid.z) covers small M: each split
+// writes fp32 partials and the last split to finish a tile sums them in split order (deterministic).
+#pragma once
+
+#include "mxfp8_gemm_params.cuh"
+#include "mxfp8_numerics.cuh"
+
+namespace mxjit {
+
+constexpr int kGemmBK = 128;                // bytes (= fp8 elements) of K per stage
+constexpr int kGemmRowPitch = kGemmBK + 16;  // shared-memory row pitch: conflict-free fragment loads
+
+struct OutBf16 {
+  __device__ static unsigned short from_float(float f) {
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
+  __device__ static float to_float(unsigned short h) { return __uint_as_float(static_cast<unsigned int>(h) << 16); }
+};
+struct OutFp16 {
+  __device__ static unsigned short from_float(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
+  __device__ static float to_float(unsigned short h) { return Fp16::to_float(h); }
+};
+
+// 2^(b-127) for an e8m0 byte, exactly: 0 is the fp32 subnormal 2^-127, 255 is NaN.
+__device__ __forceinline__ float e8m0_to_float(unsigned int b) {
+  return __uint_as_float(b == 0 ? 0x00400000u : b == 255 ? 0x7FC00000u : b << 23);
+}
+
+// cp.async of `bytes` (16 or 4) with zero fill past `valid` bytes (0 = all zeros, nothing read).
+template <int Bytes>
+__device__ __forceinline__ void cp_async(void* smem, const void* gmem, int valid) {
+  const unsigned int s = static_cast<unsigned int>(__cvta_generic_to_shared(smem));
+  if (Bytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(gmem), "r"(valid));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+__device__ __forceinline__ void mma_e4m3_16x8x32(float (&d)[4], const unsigned int (&a)[4], const unsigned int (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %10, %10, %10};"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(0.0f));
+}
+
+template <int BM, int BN>
+struct GemmStage {
+  unsigned char a[BM][kGemmRowPitch];
+  unsigned char b[BN][kGemmRowPitch];
+  unsigned int a_scales[BM];  // the 4 scale bytes of this stage's 128 K values, per row
+  unsigned int b_scales[BN];
+};
+
+// Copies rows [row0, row0 + Rows) x K bytes [k0, k0 + 128) of an operand and its scales into a stage.
+template <int Rows, int Threads>
+__device__ __forceinline__ void load_operand(unsigned char (*dst)[kGemmRowPitch], unsigned int* dst_scales,
+                                             const unsigned char* src, const unsigned char* src_scales,
+                                             long long ld, int ld_s, int rows, int k, int row0, int k0) {
+  constexpr int chunks = Rows * (kGemmBK / 16);
+#pragma unroll
+  for (int c = threadIdx.x; c < chunks; c += Threads) {
+    const int r = c / (kGemmBK / 16), kc = (c % (kGemmBK / 16)) * 16;
+    const bool in = row0 + r < rows && k0 + kc < k;
+    const unsigned char* g = in ? src + (row0 + r) * ld + k0 + kc : src;
+    cp_async<16>(&dst[r][kc], g, in ? 16 : 0);
+  }
+  for (int r = threadIdx.x; r < Rows; r += Threads) {
+    const int blocks_left = (k - k0) / 32;  // > 0: the stage starts inside K
+    const bool in = row0 + r < rows;
+    const unsigned char* g = in ? src_scales + (row0 + r) * static_cast<long long>(ld_s) + k0 / 32 : src_scales;
+    cp_async<4>(&dst_scales[r], g, in ? (blocks_left < 4 ? blocks_left : 4) : 0);
+  }
+}
+
+template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out>
+__global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(const GemmParams p) {
+  constexpr int Threads = WarpsM * WarpsN * 32;
+  constexpr int WM = BM / WarpsM, WN = BN / WarpsN;  // warp tile
+  constexpr int MI = WM / 16, NI = WN / 8;           // mma tiles per warp
+  static_assert(WM % 16 == 0 && WN % 8 == 0, "warp tile must be a multiple of 16 x 8");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  auto* stages = reinterpret_cast<GemmStage<BM, BN>*>(smem_raw);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int wm0 = (warp / WarpsN) * WM, wn0 = (warp % WarpsN) * WN;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int k_tiles_total = (p.k + kGemmBK - 1) / kGemmBK;
+  const int kt_begin = blockIdx.z * p.k_tiles_per_split;
+  const int kt_count = min(p.k_tiles_per_split, k_tiles_total - kt_begin);
+
+  float acc[MI][NI][4];
+#pragma unroll
+  for (int i = 0; i < MI; ++i)
+#pragma unroll
+    for (int j = 0; j < NI; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+  auto load_stage = [&](int slot, int kt) {
+    GemmStage<BM, BN>& s = stages[slot];
+    const int k0 = (kt_begin + kt) * kGemmBK;
+    load_operand<BM, Threads>(s.a, s.a_scales, p.a, p.a_scales, p.lda, p.lda_s, p.m, p.k, m0, k0);
+    load_operand<BN, Threads>(s.b, s.b_scales, p.b, p.b_scales, p.ldb, p.ldb_s, p.n, p.k, n0, k0);
+  };
+
+#pragma unroll
+  for (int s = 0; s < Stages - 1; ++s) {
+    if (s < kt_count) load_stage(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < kt_count; ++kt) {
+    cp_async_wait<Stages - 2>();
+    __syncthreads();  // stage kt landed for everyone; stage kt-1 is free to overwrite
+    if (kt + Stages - 1 < kt_count) load_stage((kt + Stages - 1) % Stages, kt + Stages - 1);
+    cp_async_commit();
+
+    const GemmStage<BM, BN>& s = stages[kt % Stages];
+#pragma unroll
+    for (int kb = 0; kb < kGemmBK / 32; ++kb) {
+      unsigned int af[MI][4], bf[NI][2];
+      float sa[MI][2], sb[NI][2];
+#pragma unroll
+      for (int i = 0; i < MI; ++i) {
+        const int r = wm0 + i * 16 + g;
+        af[i][0] = *reinterpret_cast<const unsigned int*>(&s.a[r][kb * 32 + t * 4]);
+        af[i][1] = *reinterpret_cast<const unsigned int*>(&s.a[r + 8][kb * 32 + t * 4]);
+        af[i][2] = *reinterpret_cast<const unsigned int*>(&s.a[r][kb * 32 + 16 + t * 4]);
+        af[i][3] = *reinterpret_cast<const unsigned int*>(&s.a[r + 8][kb * 32 + 16 + t * 4]);
+        sa[i][0] = e8m0_to_float((s.a_scales[r] >> (8 * kb)) & 0xFFu);
+        sa[i][1] = e8m0_to_float((s.a_scales[r + 8] >> (8 * kb)) & 0xFFu);
+      }
+#pragma unroll
+      for (int j = 0; j < NI; ++j) {
+        const int c = wn0 + j * 8 + g;
+        bf[j][0] = *reinterpret_cast<const unsigned int*>(&s.b[c][kb * 32 + t * 4]);
+        bf[j][1] = *reinterpret_cast<const unsigned int*>(&s.b[c][kb * 32 + 16 + t * 4]);
+        sb[j][0] = e8m0_to_float((s.b_scales[wn0 + j * 8 + 2 * t] >> (8 * kb)) & 0xFFu);
+        sb[j][1] = e8m0_to_float((s.b_scales[wn0 + j * 8 + 2 * t + 1] >> (8 * kb)) & 0xFFu);
+      }
+#pragma unroll
+      for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NI; ++j) {
+          float d[4];
+          mma_e4m3_16x8x32(d, af[i], bf[j]);
+          // d[0], d[1]: row g, cols 2t, 2t+1; d[2], d[3]: row g + 8. The scale product is a power of two.
+          acc[i][j][0] = fmaf(d[0], sa[i][0] * sb[j][0], acc[i][j][0]);
+          acc[i][j][1] = fmaf(d[1], sa[i][0] * sb[j][1], acc[i][j][1]);
+          acc[i][j][2] = fmaf(d[2], sa[i][1] * sb[j][0], acc[i][j][2]);
+          acc[i][j][3] = fmaf(d[3], sa[i][1] * sb[j][1], acc[i][j][3]);
+        }
+    }
+  }
+  cp_async_wait<0>();
+
+  // Epilogue. With split-K, publish fp32 partials; the last split to arrive sums them in order.
+  if (p.splits > 1) {
+    float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+      for (int j = 0; j < NI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
+          if (m < p.m && n < p.n) mine[static_cast<long long>(m) * p.n + n] = acc[i][j][e];
+        }
+    __threadfence();
+    __syncthreads();
+    __shared__ bool last;
+    unsigned int* counter = p.tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
+    if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == static_cast<unsigned int>(p.splits - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+      for (int j = 0; j < NI; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
+          float sum = 0.f;
+          if (m < p.m && n < p.n)
+            for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + (static_cast<long long>(z) * p.m + m) * p.n + n);
+          acc[i][j][e] = sum;
+        }
+    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
+  }
+
+  unsigned short* out = static_cast<unsigned short*>(p.out);
+  const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
+#pragma unroll
+  for (int i = 0; i < MI; ++i)
+#pragma unroll
+    for (int j = 0; j < NI; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
+        if (m >= p.m || n >= p.n) continue;
+        const float v = bias ? acc[i][j][e] + Out::to_float(bias[n]) : acc[i][j][e];
+        out[static_cast<long long>(m) * p.ldo + n] = Out::from_float(v);
+      }
+}
+
+}  // namespace mxjit

@@ -1,0 +1,24 @@
+// Launch parameters of the MXFP8 GEMM kernels, shared verbatim by host and device code.
+// out[m, n] = sum_k deq(a)[m, k] * deq(b)[n, k] (+ bias[n]): a is [M, K] e4m3 (activations), b is
+// [N, K] e4m3 (weights), each with one e8m0 scale per 32 elements along K.
+#pragma once
+
+namespace mxjit {
+
+struct GemmParams {
+  const unsigned char* a;         // [M, K] e4m3, rows lda bytes apart (lda % 16 == 0)
+  const unsigned char* a_scales;  // [M, K/32] e8m0, rows lda_s bytes apart (lda_s % 4 == 0)
+  const unsigned char* b;         // [N, K] e4m3, rows ldb bytes apart
+  const unsigned char* b_scales;  // [N, K/32] e8m0, rows ldb_s bytes apart
+  void* out;                      // [M, N] bf16 or fp16, rows ldo elements apart
+  const void* bias;               // [N] in the output type, or null
+  float* partials;                // split-K: [splits, M, N] fp32 workspace
+  unsigned int* tile_counters;    // split-K: one zeroed counter per output tile (left zeroed)
+  int m, n, k;
+  long long lda, ldb, ldo;
+  int lda_s, ldb_s;
+  int k_tiles_per_split;          // K tiles of 128 each split walks; the last split may walk fewer
+  int splits;
+};
+
+}  // namespace mxjit

@@ -1,0 +1,87 @@
+#include "mxfp8_operands.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "ops/reference/mxfp8_reference.hpp"
+
+namespace mxjit::testing {
+
+double to_double(DType dtype, std::uint16_t bits) {
+  return dtype == DType::bf16 ? reference::bf16_to_float(bits) : reference::fp16_to_float(bits);
+}
+
+Mxfp8Operand Mxfp8Operand::random(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng) {
+  std::vector<std::uint16_t> values(static_cast<std::size_t>(rows * cols));
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> binade(-6, 6), zero_block(0, 63);
+  for (std::size_t i = 0; i < values.size(); i += 32) {
+    const bool zero = zero_block(rng) == 0;
+    const float scale = std::ldexp(1.f, binade(rng));
+    for (std::size_t j = i; j < i + 32; ++j) values[j] = reference::float_to_bf16(zero ? 0.f : normal(rng) * scale);
+  }
+  return from_values(DType::bf16, std::move(values), rows, cols);
+}
+
+Mxfp8Operand Mxfp8Operand::from_values(DType dtype, std::vector<std::uint16_t> values, std::int64_t rows,
+                                       std::int64_t cols) {
+  Mxfp8Operand op;
+  op.rows = rows;
+  op.cols = cols;
+  op.scale_stride = (cols / 32 + 3) / 4 * 4;
+  op.bf16 = std::move(values);
+  const auto t = reference::quantize(op.bf16.data(), dtype, 1, rows, cols, cols, rows * cols, ScaleLayout::linear,
+                                     ScaleRule::rceil);
+  op.q = t.q;
+  op.scales.assign(static_cast<std::size_t>(rows * op.scale_stride), 0);
+  op.dequantized.resize(op.q.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols / 32; ++c) op.scales[r * op.scale_stride + c] = t.scales[r * (cols / 32) + c];
+    for (std::int64_t k = 0; k < cols; ++k)
+      op.dequantized[r * cols + k] = static_cast<float>(reference::dequantize(t, rows, cols, 0, r, k));
+  }
+  return op;
+}
+
+GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::vector<std::uint16_t>& out,
+                     DType out_dtype, const std::vector<std::uint16_t>* bias, std::mt19937_64& rng,
+                     std::int64_t samples) {
+  const std::int64_t m_count = a.rows, n_count = b.rows, k_count = a.cols;
+  GemmCheck result;
+  auto check = [&](std::int64_t m, std::int64_t n) {
+    double ref = 0, magnitude = 0;
+    const float* x = &a.dequantized[m * k_count];
+    const float* w = &b.dequantized[n * k_count];
+    for (std::int64_t k = 0; k < k_count; ++k) {
+      const double p = static_cast<double>(x[k]) * w[k];
+      ref += p;
+      magnitude += std::fabs(p);
+    }
+    if (bias) {
+      ref += to_double(out_dtype, (*bias)[n]);
+      magnitude += std::fabs(to_double(out_dtype, (*bias)[n]));
+    }
+    const double got = to_double(out_dtype, out[m * n_count + n]);
+    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, -16);
+    const double ratio = std::isfinite(got) ? std::fabs(got - ref) / (bound > 0 ? bound : 1e-300) : INFINITY;
+    ++result.checked;
+    result.worst_ratio = std::max(result.worst_ratio, ratio);
+    if (!(ratio <= 1.0)) {
+      if (result.failures++ == 0)
+        result.first_failure = fmt::format("out[{}, {}] = {} but reference {} (bound {})", m, n, got, ref, bound);
+    }
+  };
+  if (m_count * n_count <= 200000) {
+    for (std::int64_t m = 0; m < m_count; ++m)
+      for (std::int64_t n = 0; n < n_count; ++n) check(m, n);
+    return result;
+  }
+  std::uniform_int_distribution<std::int64_t> pick_m(0, m_count - 1), pick_n(0, n_count - 1);
+  for (std::int64_t s = 0; s < samples; ++s) check(pick_m(rng), pick_n(rng));
+  for (std::int64_t m : {std::int64_t{0}, m_count - 1})
+    for (std::int64_t n : {std::int64_t{0}, n_count - 1}) check(m, n);
+  return result;
+}
+
+}  // namespace mxjit::testing

@@ -17,6 +17,7 @@ namespace {
 constexpr int k_tile = 128;      // K bytes per pipeline stage (templates/mxfp8_gemm_mma.cuh)
 constexpr int row_pitch = 144;   // shared-memory row pitch of a stage
 constexpr int max_splits = 16;
+constexpr int min_tiles_per_split = 4;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -50,16 +51,29 @@ unsigned GemmTile::smem_bytes() const {
 
 std::string GemmTile::name() const { return fmt::format("{}x{}_w{}x{}_s{}", bm, bn, warps_m, warps_n, stages); }
 
-GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count) {
+GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
   GemmPlan plan;
   plan.tile = m <= 16 ? 0 : m <= 64 ? 1 : 2;
   const GemmTile& t = gemm_tiles[plan.tile];
   const std::int64_t tiles = ceil_div(m, t.bm) * ceil_div(n, t.bn);
   const std::int64_t k_tiles = ceil_div(k, k_tile);
-  // Split K until every SM has about two CTAs: small M leaves too few output tiles to fill the chip.
-  const std::int64_t wanted = std::clamp<std::int64_t>(ceil_div(2 * sm_count, tiles), 1, std::min<std::int64_t>(k_tiles, max_splits));
-  plan.k_tiles_per_split = static_cast<int>(ceil_div(k_tiles, wanted));
-  plan.splits = static_cast<int>(ceil_div(k_tiles, plan.k_tiles_per_split));  // no empty split
+  const std::int64_t per_sm = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(smem_per_sm / (t.smem_bytes() + 1024), 2048 / t.threads()));  // 1 KB: system use
+  const std::int64_t slots = per_sm * sm_count;
+  // Model: time ~ waves x K tiles per CTA, times (1 + partials' bytes / operand bytes).
+  double best = 0;
+  // A split walks at least min_tiles_per_split K tiles, so its pipeline fills before it drains.
+  const std::int64_t most_splits = std::clamp<std::int64_t>(k_tiles / min_tiles_per_split, 1, max_splits);
+  for (std::int64_t s = 1; s <= most_splits; ++s) {
+    const std::int64_t per_split = ceil_div(k_tiles, s), splits = ceil_div(k_tiles, per_split);
+    const double busy = static_cast<double>(tiles * k_tiles) / (ceil_div(tiles * splits, slots) * slots * per_split);
+    const double extra = splits > 1 ? 8.0 * splits * m * n / (static_cast<double>(n + m) * k) : 0.0;
+    if (const double efficiency = busy / (1 + extra); efficiency > best * 1.02) {  // ties: fewer splits
+      best = efficiency;
+      plan.splits = static_cast<int>(splits);
+      plan.k_tiles_per_split = static_cast<int>(per_split);
+    }
+  }
   if (plan.splits > 1)
     plan.workspace_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4 + tiles * 4);
   return plan;
@@ -93,7 +107,8 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
   if (m < 1 || n < 1 || k < 32 || k % 32 != 0)
     ops::invalid_argument(fmt::format("gemm_mxfp8_workspace_bytes: need M, N >= 1 and K a positive multiple of 32, "
                                       "got M = {}, N = {}, K = {}", m, n, k));
-  return ops::plan_gemm(m, n, k, runtime::device_info(runtime::current_device()).sm_count).workspace_bytes;
+  const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
+  return ops::plan_gemm(m, n, k, info.sm_count, info.smem_per_sm).workspace_bytes;
 }
 
 void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView& b, const TensorView& b_scales,
@@ -122,7 +137,7 @@ void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorVie
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
-  const GemmPlan plan = plan_gemm(m, n, k, info.sm_count);
+  const GemmPlan plan = plan_gemm(m, n, k, info.sm_count, info.smem_per_sm);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));

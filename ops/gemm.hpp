@@ -33,8 +33,10 @@ struct GemmPlan {
   std::uint64_t workspace_bytes = 0;
 };
 
-// The built-in heuristic: the tile by M, then enough K splits to give every SM two CTAs.
-GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count);
+// The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
+// to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
+// `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
+GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);

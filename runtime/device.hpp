@@ -18,6 +18,7 @@ struct DeviceInfo {
   int sm_count = 0;
   int l2_bytes = 0;
   int max_smem_per_block_optin = 0;  // bytes a kernel may request after raising its limit
+  int smem_per_sm = 0;               // bytes of shared memory one SM holds
   jit::Arch arch;                    // the NVRTC target for this device (sm_90a on H100/H200)
 };
 

@@ -17,7 +17,7 @@ struct Mxfp8Operand {
   std::vector<std::uint8_t> scales;  // [rows, scale_stride] e8m0, padding 0
   std::vector<float> dequantized;    // [rows, cols], exact
 
-  // Gaussian blocks whose magnitudes spread over 2^-6..2^6, a few all-zero blocks.
+  // Gaussian blocks whose magnitudes spread over 2^-8..2^3, a few all-zero blocks.
   static Mxfp8Operand random(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng);
   // Quantizes given 16-bit values (RCEIL, linear scales) with the CPU reference.
   static Mxfp8Operand from_values(DType dtype, std::vector<std::uint16_t> values, std::int64_t rows, std::int64_t cols);

@@ -63,7 +63,10 @@ GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::ve
       magnitude += std::fabs(to_double(out_dtype, (*bias)[n]));
     }
     const double got = to_double(out_dtype, out[m * n_count + n]);
-    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, -16);
+    // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
+    // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
+    const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
+    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, -16) + subnormal_floor;
     // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
     // that is the correctly rounded result (fp16: 65520 rounds to Inf).
     const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;

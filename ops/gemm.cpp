@@ -49,13 +49,16 @@ unsigned GemmTile::smem_bytes() const {
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
-std::string GemmTile::name() const { return fmt::format("{}x{}_w{}x{}_s{}", bm, bn, warps_m, warps_n, stages); }
+std::string GemmTile::name() const {
+  return fmt::format("{}x{}_w{}x{}_s{}{}", bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
+}
 
 GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
   GemmPlan plan;
-  plan.tile = m <= 16 ? 0 : m <= 64 ? 1 : 2;
+  plan.tile = m <= 8 ? 0 : m <= 16 ? 1 : m <= 64 ? 2 : 3;
   const GemmTile& t = gemm_tiles[plan.tile];
-  const std::int64_t tiles = ceil_div(m, t.bm) * ceil_div(n, t.bn);
+  const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
+  const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);
   const std::int64_t k_tiles = ceil_div(k, k_tile);
   const std::int64_t per_sm = std::max<std::int64_t>(
       1, std::min<std::int64_t>(smem_per_sm / (t.smem_bytes() + 1024), 2048 / t.threads()));  // 1 KB: system use
@@ -90,7 +93,8 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                           {"warps_m", std::to_string(t.warps_m)},
                           {"warps_n", std::to_string(t.warps_n)},
                           {"stages", std::to_string(t.stages)},
-                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}},
+                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"},
+                          {"swap_ab", t.swap_ab ? "true" : "false"}},
                          arch};
 }
 
@@ -142,36 +146,42 @@ void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorVie
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));
   const GemmTile& tile = gemm_tiles[plan.tile];
-  if (ceil_div(m, tile.bm) > 65535)
+  // Kernel coordinates: with swap_ab the weight is the kernel's A operand.
+  const TensorView& ka = tile.swap_ab ? b : a;
+  const TensorView& ka_scales = tile.swap_ab ? b_scales : a_scales;
+  const TensorView& kb = tile.swap_ab ? a : b;
+  const TensorView& kb_scales = tile.swap_ab ? a_scales : b_scales;
+  const std::int64_t km = ka.shape[0], kn = kb.shape[0];
+  if (ceil_div(km, tile.bm) > 65535)
     invalid_argument(fmt::format("gemm_mxfp8: M = {} needs more than 65535 row tiles of {}; split the batch", m, tile.bm));
   const runtime::Kernel& kernel =
       gemm_kernels().get(device, plan.tile * 2 + out_index(out.dtype), {tile.threads(), tile.smem_bytes()},
                          [&] { return gemm_kernel_spec(tile, out.dtype, info.arch); });
 
   GemmParams p{};
-  p.a = reinterpret_cast<const unsigned char*>(a.data);
-  p.a_scales = reinterpret_cast<const unsigned char*>(a_scales.data);
-  p.b = reinterpret_cast<const unsigned char*>(b.data);
-  p.b_scales = reinterpret_cast<const unsigned char*>(b_scales.data);
+  p.a = reinterpret_cast<const unsigned char*>(ka.data);
+  p.a_scales = reinterpret_cast<const unsigned char*>(ka_scales.data);
+  p.b = reinterpret_cast<const unsigned char*>(kb.data);
+  p.b_scales = reinterpret_cast<const unsigned char*>(kb_scales.data);
   p.out = reinterpret_cast<void*>(out.data);
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
   const std::uint64_t partial_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4);
   p.partials = plan.splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
   p.tile_counters = plan.splits > 1 ? reinterpret_cast<unsigned int*>(workspace + partial_bytes) : nullptr;
-  p.m = static_cast<int>(m);
-  p.n = static_cast<int>(n);
+  p.m = static_cast<int>(km);
+  p.n = static_cast<int>(kn);
   p.k = static_cast<int>(k);
-  p.lda = a.strides[0];
-  p.ldb = b.strides[0];
+  p.lda = ka.strides[0];
+  p.ldb = kb.strides[0];
   p.ldo = out.strides[0];
-  p.lda_s = static_cast<int>(a_scales.strides[0]);
-  p.ldb_s = static_cast<int>(b_scales.strides[0]);
+  p.lda_s = static_cast<int>(ka_scales.strides[0]);
+  p.ldb_s = static_cast<int>(kb_scales.strides[0]);
   p.k_tiles_per_split = plan.k_tiles_per_split;
   p.splits = plan.splits;
 
   runtime::LaunchConfig config;
-  config.grid[0] = static_cast<unsigned>(ceil_div(n, tile.bn));
-  config.grid[1] = static_cast<unsigned>(ceil_div(m, tile.bm));
+  config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
+  config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));
   config.grid[2] = static_cast<unsigned>(plan.splits);
   config.block[0] = tile.threads();
   config.dynamic_smem = tile.smem_bytes();

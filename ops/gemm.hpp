@@ -12,18 +12,21 @@
 
 namespace mxjit::ops {
 
-// One tile shape of the mma.sync kernel (templates/mxfp8_gemm_mma.cuh).
+// One tile shape of the mma.sync kernel (templates/mxfp8_gemm_mma.cuh), in kernel coordinates: with
+// swap_ab the kernel's rows are weight rows (N) and its columns tokens (M).
 struct GemmTile {
   int bm, bn, warps_m, warps_n, stages;
+  bool swap_ab;
   unsigned threads() const { return static_cast<unsigned>(warps_m * warps_n * 32); }
   unsigned smem_bytes() const;
   std::string name() const;  // "16x64_w1x4_s6"
 };
 
 inline constexpr GemmTile gemm_tiles[] = {
-    {16, 64, 1, 4, 6},    // decode: one 16-row tile of activations, weights streamed
-    {64, 128, 2, 4, 4},   // small batches
-    {128, 128, 2, 4, 4},  // prefill
+    {128, 8, 8, 1, 4, true},    // decode, M <= 8: weights on the mma's 16-row side, tokens on its 8 columns
+    {128, 16, 8, 1, 4, true},   // decode, M <= 16
+    {64, 128, 2, 4, 4, false},  // small batches
+    {128, 128, 2, 4, 4, false}, // prefill
 };
 
 struct GemmPlan {

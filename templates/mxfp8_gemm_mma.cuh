@@ -5,6 +5,8 @@
 // right away (fma). Tiles: BM x BN per CTA, 128 bytes of K per pipeline stage (4 scale blocks), staged
 // through shared memory with cp.async, Stages deep. Split-K (grid.z) covers small M: each split
 // writes fp32 partials and the last split to finish a tile sums them in split order (deterministic).
+// SwapAB (decode): the kernel's A side is the weight and its B side the few tokens, so the m16 side of
+// each mma is filled by weight rows instead of 1-16 token rows; the result is stored transposed.
 #pragma once
 
 #include "mxfp8_gemm_params.cuh"
@@ -87,7 +89,7 @@ __device__ __forceinline__ void load_operand(unsigned char (*dst)[kGemmRowPitch]
   }
 }
 
-template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out>
+template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out, bool SwapAB>
 __global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(const GemmParams p) {
   constexpr int Threads = WarpsM * WarpsN * 32;
   constexpr int WM = BM / WarpsM, WN = BN / WarpsN;  // warp tile
@@ -211,8 +213,9 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(co
       for (int e = 0; e < 4; ++e) {
         const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
         if (m >= p.m || n >= p.n) continue;
-        const float v = bias ? acc[i][j][e] + Out::to_float(bias[n]) : acc[i][j][e];
-        out[static_cast<long long>(m) * p.ldo + n] = Out::from_float(v);
+        const int row = SwapAB ? n : m, col = SwapAB ? m : n;  // in the caller's [M, N] output
+        const float v = bias ? acc[i][j][e] + Out::to_float(bias[col]) : acc[i][j][e];
+        out[static_cast<long long>(row) * p.ldo + col] = Out::from_float(v);
       }
 }
 

@@ -1,6 +1,7 @@
 // Launch parameters of the MXFP8 GEMM kernels, shared verbatim by host and device code.
 // out[m, n] = sum_k deq(a)[m, k] * deq(b)[n, k] (+ bias[n]): a is [M, K] e4m3 (activations), b is
-// [N, K] e4m3 (weights), each with one e8m0 scale per 32 elements along K.
+// [N, K] e4m3 (weights), each with one e8m0 scale per 32 elements along K. With SwapAB kernels the
+// host passes the weight as `a` and the activations as `b` (m, n swapped); `out` stays [M, N].
 #pragma once
 
 namespace mxjit {

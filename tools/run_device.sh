@@ -18,6 +18,18 @@ export MXJIT_CACHE_DIR=$(mktemp -d)
   date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check; } \
   2>&1 | tee "$OUT/check.txt"
 
+# What the kernels compile to: opcode counts per kernel from the SASS (nvdisasm is on the GPU image).
+sass=$(mktemp -d)
+MXJIT_FORCE_RECOMPILE=1 MXJIT_DUMP=sass,source MXJIT_DUMP_DIR=$sass $build/tools/mxjit warmup -j16 >/dev/null 2>&1
+for f in "$sass"/*.sass; do
+  printf '%s' "$(basename "$f" .sass) $(head -c 0 "$f")"
+  for op in HMMA QMMA HGMMA QGMMA F2FP FFMA FMUL LDS LDSM LDGSTS; do
+    printf ' %s=%s' "$op" "$(grep -cE "[[:space:]]$op[. ]" "$f")"
+  done
+  printf ' total=%s\n' "$(grep -cE '^ +/\*[0-9a-f]{4}\*/' "$f")"
+done >"$OUT/sass_stats.txt"
+grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
+
 $build/tests/mxjit_tests --gtest_filter="$filter" --gtest_output=json:"$OUT/tests.json" >"$OUT/tests.log" 2>&1
 tests_rc=$?
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests? ran|FAILED TEST" "$OUT/tests.log" | tail -n 30

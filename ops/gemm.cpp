@@ -45,17 +45,43 @@ void check_operand(const TensorView& data, const TensorView& scales, std::int64_
 
 }  // namespace
 
+GemmFamily default_gemm_family(const jit::Arch& arch) {
+  return arch.major == 9 && arch.arch_specific ? GemmFamily::wgmma : GemmFamily::mma;
+}
+
+unsigned GemmTile::threads() const {
+  return static_cast<unsigned>(family == GemmFamily::wgmma ? bm / 64 * 128 : warps_m * warps_n * 32);
+}
+
 unsigned GemmTile::smem_bytes() const {
+  if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
+    return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
 std::string GemmTile::name() const {
-  return fmt::format("{}x{}_w{}x{}_s{}{}", bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
+  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", family == GemmFamily::wgmma ? "wgmma" : "mma", bm, bn, warps_m, warps_n,
+                     stages, swap_ab ? "_swap" : "");
 }
 
-GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
+namespace {
+// The tile for M within a family: the first whose token capacity (decode) covers M, else the last.
+int choose_tile(GemmFamily family, std::int64_t m) {
+  int chosen = -1;
+  for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i) {
+    const GemmTile& t = gemm_tiles[i];
+    if (t.family != family) continue;
+    chosen = i;
+    const std::int64_t capacity = t.swap_ab ? t.bn : (t.bm == 64 ? 64 : -1);
+    if (capacity >= m) return i;
+  }
+  return chosen;
+}
+}  // namespace
+
+GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
   GemmPlan plan;
-  plan.tile = m <= 8 ? 0 : m <= 16 ? 1 : m <= 64 ? 2 : 3;
+  plan.tile = choose_tile(family, m);
   const GemmTile& t = gemm_tiles[plan.tile];
   const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
   const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);
@@ -86,6 +112,20 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
                 fmt::format("the MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
+  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
+  const std::string swap = t.swap_ab ? "true" : "false";
+  if (t.family == GemmFamily::wgmma) {
+    if (default_gemm_family(arch) != GemmFamily::wgmma)
+      throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a, not {}", arch.name()));
+    return jit::KernelSpec{"mxfp8_gemm_wgmma",
+                           "mxjit::mxfp8_gemm_wgmma_kernel",
+                           {{"bm", std::to_string(t.bm)},
+                            {"bn", std::to_string(t.bn)},
+                            {"stages", std::to_string(t.stages)},
+                            {"out", out_type},
+                            {"swap_ab", swap}},
+                           arch};
+  }
   return jit::KernelSpec{"mxfp8_gemm_mma",
                          "mxjit::mxfp8_gemm_mma_kernel",
                          {{"bm", std::to_string(t.bm)},
@@ -93,15 +133,16 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                           {"warps_m", std::to_string(t.warps_m)},
                           {"warps_n", std::to_string(t.warps_n)},
                           {"stages", std::to_string(t.stages)},
-                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"},
-                          {"swap_ab", t.swap_ab ? "true" : "false"}},
+                          {"out", out_type},
+                          {"swap_ab", swap}},
                          arch};
 }
 
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs;
   for (const GemmTile& t : gemm_tiles)
-    for (DType out : {DType::bf16, DType::fp16}) specs.push_back(gemm_kernel_spec(t, out, arch));
+    if (t.family == default_gemm_family(arch))
+      for (DType out : {DType::bf16, DType::fp16}) specs.push_back(gemm_kernel_spec(t, out, arch));
   return specs;
 }
 
@@ -112,13 +153,25 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
     ops::invalid_argument(fmt::format("gemm_mxfp8_workspace_bytes: need M, N >= 1 and K a positive multiple of 32, "
                                       "got M = {}, N = {}, K = {}", m, n, k));
   const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
-  return ops::plan_gemm(m, n, k, info.sm_count, info.smem_per_sm).workspace_bytes;
+  // Room for either family: tests and tuning may run the portable one on any GPU.
+  std::uint64_t bytes = 0;
+  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma})
+    bytes = std::max(bytes, ops::plan_gemm(f, m, n, k, info.sm_count, info.smem_per_sm).workspace_bytes);
+  return bytes;
 }
 
 void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView& b, const TensorView& b_scales,
                 const TensorView* bias, const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,
                 CUstream stream) {
-  using namespace ops;
+  const jit::Arch& arch = runtime::device_info(runtime::current_device()).arch;
+  ops::launch_gemm(ops::default_gemm_family(arch), a, a_scales, b, b_scales, bias, out, workspace, workspace_bytes, stream);
+}
+
+namespace ops {
+
+void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+                 const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
+                 std::uint64_t workspace_bytes, CUstream stream) {
   if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
   const std::int64_t m = a.shape[0], k = a.shape[1];
   const std::int64_t n = b.ndim == 2 ? b.shape[0] : -1;
@@ -141,7 +194,9 @@ void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorVie
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
-  const GemmPlan plan = plan_gemm(m, n, k, info.sm_count, info.smem_per_sm);
+  if (family == GemmFamily::wgmma && default_gemm_family(info.arch) != GemmFamily::wgmma)
+    throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
+  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));
@@ -190,4 +245,5 @@ void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorVie
   kernel.launch(config, args);
 }
 
+}  // namespace ops
 }  // namespace mxjit

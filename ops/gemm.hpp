@@ -12,21 +12,31 @@
 
 namespace mxjit::ops {
 
-// One tile shape of the mma.sync kernel (templates/mxfp8_gemm_mma.cuh), in kernel coordinates: with
-// swap_ab the kernel's rows are weight rows (N) and its columns tokens (M).
+// The two GEMM kernels: wgmma (templates/mxfp8_gemm_wgmma.cuh, sm_90a) and the portable mma.sync one
+// (templates/mxfp8_gemm_mma.cuh, sm_89 and newer; on sm_90 its fp8 mma runs as f16 HMMA).
+enum class GemmFamily { wgmma, mma };
+GemmFamily default_gemm_family(const jit::Arch& arch);
+
+// One tile shape, in kernel coordinates: with swap_ab the kernel's rows are weight rows (N) and its
+// columns tokens (M). wgmma tiles have one warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1).
 struct GemmTile {
+  GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
   bool swap_ab;
-  unsigned threads() const { return static_cast<unsigned>(warps_m * warps_n * 32); }
+  unsigned threads() const;
   unsigned smem_bytes() const;
-  std::string name() const;  // "16x64_w1x4_s6"
+  std::string name() const;  // "wgmma_128x128_s4"
 };
 
 inline constexpr GemmTile gemm_tiles[] = {
-    {128, 8, 8, 1, 4, true},    // decode, M <= 8: weights on the mma's 16-row side, tokens on its 8 columns
-    {128, 16, 8, 1, 4, true},   // decode, M <= 16
-    {64, 128, 2, 4, 4, false},  // small batches
-    {128, 128, 2, 4, 4, false}, // prefill
+    // family             bm   bn  wm wn st swap
+    {GemmFamily::wgmma, 64, 8, 1, 1, 6, true},       // decode, M <= 8: weights on the 64-row side
+    {GemmFamily::wgmma, 64, 16, 1, 1, 6, true},      // decode, M <= 16
+    {GemmFamily::wgmma, 128, 128, 2, 1, 4, false},   // everything larger
+    {GemmFamily::mma, 128, 8, 8, 1, 4, true},        // decode, M <= 8: weights on the mma's 16-row side
+    {GemmFamily::mma, 128, 16, 8, 1, 4, true},       // decode, M <= 16
+    {GemmFamily::mma, 64, 128, 2, 4, 4, false},      // small batches
+    {GemmFamily::mma, 128, 128, 2, 4, 4, false},     // prefill
 };
 
 struct GemmPlan {
@@ -39,9 +49,15 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
-GemmPlan plan_gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm);
+GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm);
+
+// gemm_mxfp8 with the kernel family chosen by the caller (tests run both on one GPU).
+void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+                 const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
+                 std::uint64_t workspace_bytes, CUstream stream);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
+// Every specialization gemm_mxfp8 can launch on `arch` (its default family).
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
 
 }  // namespace mxjit::ops

@@ -9,48 +9,11 @@
 // each mma is filled by weight rows instead of 1-16 token rows; the result is stored transposed.
 #pragma once
 
-#include "mxfp8_gemm_params.cuh"
-#include "mxfp8_numerics.cuh"
+#include "mxfp8_gemm_common.cuh"
 
 namespace mxjit {
 
-constexpr int kGemmBK = 128;                // bytes (= fp8 elements) of K per stage
 constexpr int kGemmRowPitch = kGemmBK + 16;  // shared-memory row pitch: conflict-free fragment loads
-
-struct OutBf16 {
-  __device__ static unsigned short from_float(float f) {
-    unsigned short h;
-    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-  }
-  __device__ static float to_float(unsigned short h) { return __uint_as_float(static_cast<unsigned int>(h) << 16); }
-};
-struct OutFp16 {
-  __device__ static unsigned short from_float(float f) {
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-  }
-  __device__ static float to_float(unsigned short h) { return Fp16::to_float(h); }
-};
-
-// 2^(b-127) for an e8m0 byte, exactly: 0 is the fp32 subnormal 2^-127, 255 is NaN.
-__device__ __forceinline__ float e8m0_to_float(unsigned int b) {
-  return __uint_as_float(b == 0 ? 0x00400000u : b == 255 ? 0x7FC00000u : b << 23);
-}
-
-// cp.async of `bytes` (16 or 4) with zero fill past `valid` bytes (0 = all zeros, nothing read).
-template <int Bytes>
-__device__ __forceinline__ void cp_async(void* smem, const void* gmem, int valid) {
-  const unsigned int s = static_cast<unsigned int>(__cvta_generic_to_shared(smem));
-  if (Bytes == 16)
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid));
-  else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(gmem), "r"(valid));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 __device__ __forceinline__ void mma_e4m3_16x8x32(float (&d)[4], const unsigned int (&a)[4], const unsigned int (&b)[2]) {
   asm volatile(
@@ -81,12 +44,7 @@ __device__ __forceinline__ void load_operand(unsigned char (*dst)[kGemmRowPitch]
     const unsigned char* g = in ? src + (row0 + r) * ld + k0 + kc : src;
     cp_async<16>(&dst[r][kc], g, in ? 16 : 0);
   }
-  for (int r = threadIdx.x; r < Rows; r += Threads) {
-    const int blocks_left = (k - k0) / 32;  // > 0: the stage starts inside K
-    const bool in = row0 + r < rows;
-    const unsigned char* g = in ? src_scales + (row0 + r) * static_cast<long long>(ld_s) + k0 / 32 : src_scales;
-    cp_async<4>(&dst_scales[r], g, in ? (blocks_left < 4 ? blocks_left : 4) : 0);
-  }
+  load_scales<Rows, Threads>(dst_scales, src_scales, ld_s, rows, k, row0, k0);
 }
 
 template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out, bool SwapAB>
@@ -168,55 +126,15 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(co
   }
   cp_async_wait<0>();
 
-  // Epilogue. With split-K, publish fp32 partials; the last split to arrive sums them in order.
-  if (p.splits > 1) {
-    float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
+  gemm_epilogue<Out, SwapAB>(p, [&](auto&& f) {
 #pragma unroll
     for (int i = 0; i < MI; ++i)
 #pragma unroll
       for (int j = 0; j < NI; ++j)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
-          if (m < p.m && n < p.n) mine[static_cast<long long>(m) * p.n + n] = acc[i][j][e];
-        }
-    __threadfence();
-    __syncthreads();
-    __shared__ bool last;
-    unsigned int* counter = p.tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
-    if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == static_cast<unsigned int>(p.splits - 1);
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-#pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-      for (int j = 0; j < NI; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
-          float sum = 0.f;
-          if (m < p.m && n < p.n)
-            for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + (static_cast<long long>(z) * p.m + m) * p.n + n);
-          acc[i][j][e] = sum;
-        }
-    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
-  }
-
-  unsigned short* out = static_cast<unsigned short*>(p.out);
-  const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
-#pragma unroll
-  for (int i = 0; i < MI; ++i)
-#pragma unroll
-    for (int j = 0; j < NI; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int m = m0 + wm0 + i * 16 + g + (e / 2) * 8, n = n0 + wn0 + j * 8 + 2 * t + e % 2;
-        if (m >= p.m || n >= p.n) continue;
-        const int row = SwapAB ? n : m, col = SwapAB ? m : n;  // in the caller's [M, N] output
-        const float v = bias ? acc[i][j][e] + Out::to_float(bias[col]) : acc[i][j][e];
-        out[static_cast<long long>(row) * p.ldo + col] = Out::from_float(v);
-      }
+        for (int e = 0; e < 4; ++e)
+          f(m0 + wm0 + i * 16 + g + (e / 2) * 8, n0 + wn0 + j * 8 + 2 * t + e % 2, acc[i][j][e]);
+  });
 }
 
 }  // namespace mxjit

@@ -10,6 +10,7 @@
 #include "gpu_fixture.hpp"
 #include "mxfp8_operands.hpp"
 #include "mxjit/gemm.hpp"
+#include "ops/gemm.hpp"
 #include "ops/reference/mxfp8_reference.hpp"
 #include "test_data.hpp"
 
@@ -30,9 +31,10 @@ struct DeviceOperand {
 };
 
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.
-std::vector<std::uint16_t> run_and_check(const Mxfp8Operand& a, const Mxfp8Operand& b, DType out_dtype, bool with_bias,
-                                         CUstream stream, std::mt19937_64& rng) {
-  SCOPED_TRACE(fmt::format("M={} N={} K={} out={} bias={}", a.rows, b.rows, a.cols, to_string(out_dtype), with_bias));
+std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Operand& a, const Mxfp8Operand& b,
+                                         DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng) {
+  SCOPED_TRACE(fmt::format("{} M={} N={} K={} out={} bias={}", family == ops::GemmFamily::wgmma ? "wgmma" : "mma",
+                           a.rows, b.rows, a.cols, to_string(out_dtype), with_bias));
   DeviceOperand da(a), db(b);
   std::vector<std::uint16_t> bias(static_cast<std::size_t>(b.rows));
   std::normal_distribution<float> normal;
@@ -46,8 +48,8 @@ std::vector<std::uint16_t> run_and_check(const Mxfp8Operand& a, const Mxfp8Opera
   workspace.fill(0, stream);
   const TensorView bias_view = TensorView::contiguous(d_bias.get(), out_dtype, {b.rows});
   const TensorView out_view = TensorView::contiguous(d_out.get(), out_dtype, {a.rows, b.rows});
-  gemm_mxfp8(da.q_view, da.scales_view, db.q_view, db.scales_view, with_bias ? &bias_view : nullptr, out_view,
-             workspace.get(), workspace.size(), stream);
+  ops::launch_gemm(family, da.q_view, da.scales_view, db.q_view, db.scales_view, with_bias ? &bias_view : nullptr,
+                   out_view, workspace.get(), workspace.size(), stream);
   MXJIT_CU(cuStreamSynchronize, stream);
   std::vector<std::uint16_t> out(static_cast<std::size_t>(a.rows * b.rows));
   d_out.download(out.data(), out.size() * 2);
@@ -57,9 +59,23 @@ std::vector<std::uint16_t> run_and_check(const Mxfp8Operand& a, const Mxfp8Opera
   return out;
 }
 
-class GemmGpu : public GpuTest {};
+// Every kernel family this GPU can run: wgmma on sm_90a, the portable mma.sync path everywhere.
+class GemmGpu : public GpuTest, public ::testing::WithParamInterface<ops::GemmFamily> {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    if (IsSkipped()) return;
+    if (GetParam() == ops::GemmFamily::wgmma &&
+        ops::default_gemm_family(runtime::device_info(0).arch) != ops::GemmFamily::wgmma)
+      GTEST_SKIP() << "the wgmma kernel needs sm_90a";
+  }
+  std::vector<std::uint16_t> run(const Mxfp8Operand& a, const Mxfp8Operand& b, DType out, bool bias, CUstream s,
+                                 std::mt19937_64& rng) {
+    return run_and_check(GetParam(), a, b, out, bias, s, rng);
+  }
+};
 
-TEST_F(GemmGpu, IssueShapesBothOutputsWithAndWithoutBias) {
+TEST_P(GemmGpu, IssueShapesBothOutputsWithAndWithoutBias) {
   std::mt19937_64 rng(fresh_seed());
   for (std::int64_t k : {32, 4096, 7168})
     for (std::int64_t n : {32, 2048, 4096 + 32}) {
@@ -67,28 +83,28 @@ TEST_F(GemmGpu, IssueShapesBothOutputsWithAndWithoutBias) {
       for (std::int64_t m : {1, 7, 16, 64, 127, 128, 1000, 4096}) {
         const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng);
         const bool bias = (m + n) % 2 == 0;
-        run_and_check(a, b, DType::bf16, bias, stream(), rng);
-        run_and_check(a, b, DType::fp16, !bias, stream(), rng);
+        run(a, b, DType::bf16, bias, stream(), rng);
+        run(a, b, DType::fp16, !bias, stream(), rng);
       }
     }
 }
 
-TEST_F(GemmGpu, OddShapesAndDeepK) {
+TEST_P(GemmGpu, OddShapesAndDeepK) {
   std::mt19937_64 rng(fresh_seed());
   for (auto [m, n, k] : {std::tuple{3, 1, 64}, {17, 9, 96}, {33, 131, 160}, {2, 28672, 4096}, {5, 4096, 14336}}) {
     const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
-    run_and_check(a, b, DType::bf16, true, stream(), rng);
+    run(a, b, DType::bf16, true, stream(), rng);
   }
 }
 
-TEST_F(GemmGpu, RepeatRunsAreBitIdentical) {
+TEST_P(GemmGpu, RepeatRunsAreBitIdentical) {
   std::mt19937_64 rng(fresh_seed());
   const Mxfp8Operand a = Mxfp8Operand::random(3, 4096, rng), b = Mxfp8Operand::random(1024, 4096, rng);
-  const auto first = run_and_check(a, b, DType::bf16, false, stream(), rng);  // split-K path
-  EXPECT_EQ(run_and_check(a, b, DType::bf16, false, stream(), rng), first);
+  const auto first = run(a, b, DType::bf16, false, stream(), rng);  // split-K path
+  EXPECT_EQ(run(a, b, DType::bf16, false, stream(), rng), first);
 }
 
-TEST_F(GemmGpu, TwoThreadsTwoStreams) {
+TEST_P(GemmGpu, TwoThreadsTwoStreams) {
   std::vector<std::thread> threads;
   std::vector<std::string> errors(2);
   for (int t = 0; t < 2; ++t)
@@ -99,7 +115,7 @@ TEST_F(GemmGpu, TwoThreadsTwoStreams) {
         std::mt19937_64 rng(fresh_seed() + t);
         for (int i = 0; i < 3; ++i) {
           const Mxfp8Operand a = Mxfp8Operand::random(t ? 16 : 200, 1024, rng), b = Mxfp8Operand::random(512, 1024, rng);
-          run_and_check(a, b, t ? DType::fp16 : DType::bf16, i % 2 == 0, own.get(), rng);
+          run(a, b, t ? DType::fp16 : DType::bf16, i % 2 == 0, own.get(), rng);
         }
       } catch (const std::exception& e) {
         errors[t] = e.what();
@@ -109,6 +125,9 @@ TEST_F(GemmGpu, TwoThreadsTwoStreams) {
   EXPECT_EQ(errors[0], "");
   EXPECT_EQ(errors[1], "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, GemmGpu, ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::mma),
+                         [](const auto& info) { return info.param == ops::GemmFamily::wgmma ? "wgmma" : "mma"; });
 
 }  // namespace
 }  // namespace mxjit::testing

@@ -26,11 +26,13 @@ TEST_P(QuantizeVariantCompiles, EveryVariantToCubin) {
   }
 }
 
-TEST_P(QuantizeVariantCompiles, EveryGemmVariantToCubinWithoutSpills) {
+TEST_P(QuantizeVariantCompiles, EveryGemmTileToCubinWithoutSpills) {
   const jit::Arch arch = jit::Arch::parse(GetParam());
   std::vector<std::string> options = jit::nvrtc_options(arch, false);
   options.push_back("--ptxas-options=-v");  // the resource report lands in the log
-  for (const jit::KernelSpec& spec : ops::all_gemm_kernel_specs(arch)) {
+  for (const ops::GemmTile& tile : ops::gemm_tiles) {
+    if (tile.family != ops::GemmFamily::mma && ops::default_gemm_family(arch) != tile.family) continue;
+    const jit::KernelSpec spec = ops::gemm_kernel_spec(tile, DType::bf16, arch);
     SCOPED_TRACE(spec.display_name());
     jit::CompileOutput out = jit::compile_cubin(spec, options, "");
     EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");

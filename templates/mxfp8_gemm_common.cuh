@@ -1,0 +1,95 @@
+// Pieces shared by the MXFP8 GEMM kernels: output types, e8m0 decoding, cp.async, the epilogue.
+#pragma once
+
+#include "mxfp8_gemm_params.cuh"
+#include "mxfp8_numerics.cuh"
+
+namespace mxjit {
+
+constexpr int kGemmBK = 128;  // bytes (= fp8 elements) of K per pipeline stage: 4 scale blocks
+
+struct OutBf16 {
+  __device__ static unsigned short from_float(float f) {
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
+  __device__ static float to_float(unsigned short h) { return __uint_as_float(static_cast<unsigned int>(h) << 16); }
+};
+struct OutFp16 {
+  __device__ static unsigned short from_float(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
+  __device__ static float to_float(unsigned short h) { return Fp16::to_float(h); }
+};
+
+// 2^(b-127) for an e8m0 byte, exactly: 0 is the fp32 subnormal 2^-127, 255 is NaN.
+__device__ __forceinline__ float e8m0_to_float(unsigned int b) {
+  return __uint_as_float(b == 0 ? 0x00400000u : b == 255 ? 0x7FC00000u : b << 23);
+}
+
+// cp.async of `Bytes` (16 or 4) with zero fill past `valid` bytes (0 = all zeros, nothing read).
+template <int Bytes>
+__device__ __forceinline__ void cp_async(void* smem, const void* gmem, int valid) {
+  const unsigned int s = static_cast<unsigned int>(__cvta_generic_to_shared(smem));
+  if (Bytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(valid));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(gmem), "r"(valid));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// Copies the 4 scale bytes of K bytes [k0, k0 + 128) for rows [row0, row0 + Rows) into dst[r].
+template <int Rows, int Threads>
+__device__ __forceinline__ void load_scales(unsigned int* dst, const unsigned char* src, int ld_s, int rows, int k,
+                                            int row0, int k0) {
+  for (int r = threadIdx.x; r < Rows; r += Threads) {
+    const int blocks_left = (k - k0) / 32;  // > 0: the stage starts inside K
+    const bool in = row0 + r < rows;
+    const unsigned char* g = in ? src + (row0 + r) * static_cast<long long>(ld_s) + k0 / 32 : src;
+    cp_async<4>(&dst[r], g, in ? (blocks_left < 4 ? blocks_left : 4) : 0);
+  }
+}
+
+// The epilogue of a tile. `for_each(f)` calls f(m, n, value&) for every accumulator element the thread
+// holds, in kernel coordinates. With split-K each split publishes fp32 partials and the last split to
+// finish the tile sums them in split order (deterministic), then stores; others return. SwapAB kernels
+// hold the transposed product: kernel (m, n) is output (n, m).
+template <class Out, bool SwapAB, class ForEach>
+__device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for_each) {
+  if (p.splits > 1) {
+    float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
+    for_each([&](int m, int n, float& v) {
+      if (m < p.m && n < p.n) mine[static_cast<long long>(m) * p.n + n] = v;
+    });
+    __threadfence();
+    __syncthreads();
+    __shared__ bool last;
+    unsigned int* counter = p.tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
+    if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == static_cast<unsigned int>(p.splits - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for_each([&](int m, int n, float& v) {
+      float sum = 0.f;
+      if (m < p.m && n < p.n)
+        for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + (static_cast<long long>(z) * p.m + m) * p.n + n);
+      v = sum;
+    });
+    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
+  }
+  unsigned short* out = static_cast<unsigned short*>(p.out);
+  const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
+  for_each([&](int m, int n, float& v) {
+    if (m >= p.m || n >= p.n) return;
+    const int row = SwapAB ? n : m, col = SwapAB ? m : n;  // in the caller's [M, N] output
+    const float x = bias ? v + Out::to_float(bias[col]) : v;
+    out[static_cast<long long>(row) * p.ldo + col] = Out::from_float(x);
+  });
+}
+
+}  // namespace mxjit

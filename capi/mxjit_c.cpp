@@ -2,7 +2,9 @@
 #include "mxjit/mxjit.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -127,5 +129,72 @@ mxjit_status mxjit_quantize_mxfp8(const mxjit_tensor* input, const mxjit_tensor*
     mxjit::quantize_mxfp8(to_view(input, "input"), to_view(q, "q"), to_view(scales, "scales"), options, stream);
   });
 }
+
+mxjit_status mxjit_gemm_mxfp8_workspace_bytes(int64_t m, int64_t n, int64_t k, uint64_t* bytes) {
+  return guarded([&] {
+    require(bytes, "bytes");
+    *bytes = mxjit::gemm_mxfp8_workspace_bytes(m, n, k);
+  });
+}
+
+mxjit_status mxjit_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* b,
+                              const mxjit_tensor* b_scales, const mxjit_tensor* bias, const mxjit_tensor* out,
+                              CUdeviceptr workspace, uint64_t workspace_bytes, CUstream stream) {
+  return guarded([&] {
+    const mxjit::TensorView bias_view = bias ? to_view(bias, "bias") : mxjit::TensorView{};
+    mxjit::gemm_mxfp8(to_view(a, "a"), to_view(a_scales, "a_scales"), to_view(b, "b"), to_view(b_scales, "b_scales"),
+                      bias ? &bias_view : nullptr, to_view(out, "out"), workspace, workspace_bytes, stream);
+  });
+}
+
+mxjit_status mxjit_linear_create(int64_t input_size_per_partition, const int64_t* output_partition_sizes,
+                                 int num_partitions, int64_t input_size, int64_t output_size,
+                                 mxjit_dtype params_dtype, int64_t max_tokens, mxjit_linear** layer) {
+  return guarded([&] {
+    require(layer, "layer");
+    require(output_partition_sizes, "output_partition_sizes");
+    if (num_partitions < 1)
+      throw mxjit::Error(mxjit::ErrorCode::invalid_argument,
+                         fmt::format("num_partitions must be >= 1, got {}", num_partitions));
+    std::vector<std::int64_t> sizes(output_partition_sizes, output_partition_sizes + num_partitions);
+    const auto dtype = checked_enum<mxjit::DType>(params_dtype, 6, "params_dtype");
+    auto created = std::make_unique<mxjit::Mxfp8Linear>(input_size_per_partition, std::move(sizes), input_size,
+                                                        output_size, dtype,
+                                                        mxjit::Mxfp8Linear::Options{.max_tokens = max_tokens});
+    *layer = reinterpret_cast<mxjit_linear*>(created.release());
+  });
+}
+
+static mxjit::Mxfp8Linear& linear_of(const mxjit_linear* layer) {
+  require(layer, "layer");
+  return *reinterpret_cast<mxjit::Mxfp8Linear*>(const_cast<mxjit_linear*>(layer));
+}
+
+mxjit_status mxjit_linear_weight(const mxjit_linear* layer, mxjit_tensor* weight) {
+  return guarded([&] {
+    require(weight, "weight");
+    const mxjit::TensorView w = linear_of(layer).weight();
+    *weight = mxjit_tensor{w.data, static_cast<mxjit_dtype>(w.dtype), w.ndim, {w.shape[0], w.shape[1], 0},
+                           {w.strides[0], w.strides[1], 0}};
+  });
+}
+
+mxjit_status mxjit_linear_load_weight(mxjit_linear* layer, CUdeviceptr src, CUstream stream) {
+  return guarded([&] { linear_of(layer).load_weight(src, stream); });
+}
+
+mxjit_status mxjit_linear_process_weights(mxjit_linear* layer, CUstream stream) {
+  return guarded([&] { linear_of(layer).process_weights_after_loading(stream); });
+}
+
+mxjit_status mxjit_linear_apply(const mxjit_linear* layer, const mxjit_tensor* x, const mxjit_tensor* bias,
+                                const mxjit_tensor* out, CUstream stream) {
+  return guarded([&] {
+    const mxjit::TensorView bias_view = bias ? to_view(bias, "bias") : mxjit::TensorView{};
+    linear_of(layer).apply(to_view(x, "x"), bias ? &bias_view : nullptr, to_view(out, "out"), stream);
+  });
+}
+
+void mxjit_linear_destroy(mxjit_linear* layer) { delete reinterpret_cast<mxjit::Mxfp8Linear*>(layer); }
 
 }  // extern "C"

@@ -45,8 +45,10 @@ void check_operand(const TensorView& data, const TensorView& scales, std::int64_
 
 }  // namespace
 
-GemmFamily default_gemm_family(const jit::Arch& arch) {
-  return arch.major == 9 && arch.arch_specific ? GemmFamily::wgmma : GemmFamily::mma;
+GemmFamily default_gemm_family(const jit::Arch&) { return GemmFamily::mma; }
+
+bool gemm_family_supported(GemmFamily family, const jit::Arch& arch) {
+  return family == GemmFamily::mma ? arch.sm() >= 89 : arch.major == 9 && arch.arch_specific;
 }
 
 unsigned GemmTile::threads() const {
@@ -115,7 +117,7 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
   const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
   const std::string swap = t.swap_ab ? "true" : "false";
   if (t.family == GemmFamily::wgmma) {
-    if (default_gemm_family(arch) != GemmFamily::wgmma)
+    if (!gemm_family_supported(GemmFamily::wgmma, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a, not {}", arch.name()));
     return jit::KernelSpec{"mxfp8_gemm_wgmma",
                            "mxjit::mxfp8_gemm_wgmma_kernel",
@@ -194,7 +196,7 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
-  if (family == GemmFamily::wgmma && default_gemm_family(info.arch) != GemmFamily::wgmma)
+  if (!gemm_family_supported(family, info.arch))
     throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
   const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))

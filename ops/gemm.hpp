@@ -12,10 +12,14 @@
 
 namespace mxjit::ops {
 
-// The two GEMM kernels: wgmma (templates/mxfp8_gemm_wgmma.cuh, sm_90a) and the portable mma.sync one
-// (templates/mxfp8_gemm_mma.cuh, sm_89 and newer; on sm_90 its fp8 mma runs as f16 HMMA).
+// The two GEMM kernels: the portable mma.sync one (templates/mxfp8_gemm_mma.cuh, sm_89 and newer; on
+// sm_90 its fp8 mma runs as f16 HMMA with fp32 accumulation) and fp8 wgmma (templates/mxfp8_gemm_wgmma.cuh,
+// sm_90a only). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit alignment, errors up
+// to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so dispatch uses mma everywhere; wgmma is run
+// only on request (tests, tuning) until an exact Hopper variant (bf16 wgmma on dequantized tiles) lands.
 enum class GemmFamily { wgmma, mma };
-GemmFamily default_gemm_family(const jit::Arch& arch);
+GemmFamily default_gemm_family(const jit::Arch& arch);  // what gemm_mxfp8 dispatches to
+bool gemm_family_supported(GemmFamily family, const jit::Arch& arch);
 
 // One tile shape, in kernel coordinates: with swap_ab the kernel's rows are weight rows (N) and its
 // columns tokens (M). wgmma tiles have one warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1).
@@ -57,7 +61,7 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
                  std::uint64_t workspace_bytes, CUstream stream);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
-// Every specialization gemm_mxfp8 can launch on `arch` (its default family).
+// Every specialization gemm_mxfp8 can launch on `arch` (the default family).
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
 
 }  // namespace mxjit::ops

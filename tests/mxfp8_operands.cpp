@@ -46,7 +46,7 @@ Mxfp8Operand Mxfp8Operand::from_values(DType dtype, std::vector<std::uint16_t> v
 
 GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::vector<std::uint16_t>& out,
                      DType out_dtype, const std::vector<std::uint16_t>* bias, std::mt19937_64& rng,
-                     std::int64_t samples) {
+                     std::int64_t samples, int magnitude_exponent) {
   const std::int64_t m_count = a.rows, n_count = b.rows, k_count = a.cols;
   GemmCheck result;
   auto check = [&](std::int64_t m, std::int64_t n) {
@@ -66,7 +66,7 @@ GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::ve
     // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
     // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
     const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
-    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, -16) + subnormal_floor;
+    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, magnitude_exponent) + subnormal_floor;
     // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
     // that is the correctly rounded result (fp16: 65520 rounds to Inf).
     const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;

@@ -156,3 +156,33 @@ TEST(CApi, LastErrorIsPerThread) {
 
 }  // namespace
 }  // namespace mxjit
+
+namespace mxjit {
+namespace {
+
+TEST(CApiLinear, CreateRejectsBadShapesWithTheRuleInTheMessage) {
+  const int64_t parts[] = {64};
+  mxjit_linear* layer = nullptr;
+  EXPECT_EQ(mxjit_linear_create(48, parts, 1, 48, 64, MXJIT_DTYPE_BF16, 16, &layer), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxjit_last_error()).find("divisible by 32"), std::string::npos) << mxjit_last_error();
+  EXPECT_EQ(layer, nullptr);
+  EXPECT_EQ(mxjit_linear_create(64, nullptr, 1, 64, 64, MXJIT_DTYPE_BF16, 16, &layer), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxjit_last_error()).find("output_partition_sizes"), std::string::npos);
+  EXPECT_EQ(mxjit_linear_create(64, parts, 0, 64, 64, MXJIT_DTYPE_BF16, 16, &layer), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxjit_last_error()).find("num_partitions"), std::string::npos);
+  EXPECT_EQ(mxjit_linear_apply(nullptr, nullptr, nullptr, nullptr, nullptr), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxjit_last_error()).find("layer is NULL"), std::string::npos);
+  mxjit_linear_destroy(nullptr);  // allowed, like free(NULL)
+}
+
+TEST(CApiGemm, WorkspaceBytesRejectsBadShapes) {
+  uint64_t bytes = 7;
+  EXPECT_EQ(mxjit_gemm_mxfp8_workspace_bytes(16, 64, 48, &bytes), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(mxjit_last_error()).find("multiple of 32"), std::string::npos);
+  EXPECT_EQ(bytes, 7u);
+  EXPECT_EQ(mxjit_gemm_mxfp8(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0, nullptr),
+            MXJIT_ERROR_INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace mxjit

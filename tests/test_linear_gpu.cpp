@@ -8,6 +8,7 @@
 #include "mxfp8_operands.hpp"
 #include "mxjit/error.hpp"
 #include "mxjit/linear.hpp"
+#include "mxjit/mxjit.h"
 #include "ops/reference/mxfp8_reference.hpp"
 #include "test_data.hpp"
 
@@ -109,6 +110,43 @@ TEST_F(GpuTest, LinearApplyRejectsBadInputs) {
   EXPECT_THROW(layer.apply(TensorView::contiguous(buf.get(), DType::bf16, {5, 64}), nullptr, out, stream()), Error);
   EXPECT_THROW(layer.apply(TensorView::contiguous(buf.get(), DType::fp16, {4, 64}), nullptr, out, stream()), Error);
   EXPECT_THROW(layer.load_weight(buf.get(), stream()), Error);  // the bf16 weight is gone
+}
+
+// The C API drives the same layer: create, load, process, apply give the C++ layer's bits.
+TEST_F(GpuTest, LinearThroughTheCApiMatchesCpp) {
+  const std::int64_t k = 512, n = 384, m = 9;
+  const int64_t parts[] = {256, 128};
+  std::mt19937_64 rng(fresh_seed());
+  const auto w_host = random_values(DType::bf16, n * k, rng), x_host = random_values(DType::bf16, m * k, rng);
+  runtime::DeviceBuffer w(w_host.size() * 2), x(x_host.size() * 2), out_c(m * n * 2), out_cpp(m * n * 2);
+  w.upload(w_host.data(), w.size());
+  x.upload(x_host.data(), x.size());
+
+  mxjit_linear* layer = nullptr;
+  ASSERT_EQ(mxjit_linear_create(k, parts, 2, k, n, MXJIT_DTYPE_BF16, 64, &layer), MXJIT_OK) << mxjit_last_error();
+  mxjit_tensor weight{};
+  ASSERT_EQ(mxjit_linear_weight(layer, &weight), MXJIT_OK);
+  EXPECT_EQ(weight.dtype, MXJIT_DTYPE_BF16);
+  EXPECT_EQ(weight.shape[0], n);
+  ASSERT_EQ(mxjit_linear_load_weight(layer, w.get(), stream()), MXJIT_OK) << mxjit_last_error();
+  ASSERT_EQ(mxjit_linear_process_weights(layer, stream()), MXJIT_OK) << mxjit_last_error();
+  ASSERT_EQ(mxjit_linear_weight(layer, &weight), MXJIT_OK);
+  EXPECT_EQ(weight.dtype, MXJIT_DTYPE_E4M3);
+  const mxjit_tensor x_c{x.get(), MXJIT_DTYPE_BF16, 2, {m, k, 0}, {k, 1, 0}};
+  const mxjit_tensor out_t{out_c.get(), MXJIT_DTYPE_BF16, 2, {m, n, 0}, {n, 1, 0}};
+  ASSERT_EQ(mxjit_linear_apply(layer, &x_c, nullptr, &out_t, stream()), MXJIT_OK) << mxjit_last_error();
+
+  Mxfp8Linear cpp(k, {256, 128}, k, n, DType::bf16, {.max_tokens = 64});
+  cpp.load_weight(w.get(), stream());
+  cpp.process_weights_after_loading(stream());
+  cpp.apply(TensorView::contiguous(x.get(), DType::bf16, {m, k}), nullptr,
+            TensorView::contiguous(out_cpp.get(), DType::bf16, {m, n}), stream());
+  MXJIT_CU(cuStreamSynchronize, stream());
+  std::vector<std::uint16_t> a(m * n), b(m * n);
+  out_c.download(a.data(), a.size() * 2);
+  out_cpp.download(b.data(), b.size() * 2);
+  EXPECT_TRUE(a == b);
+  mxjit_linear_destroy(layer);
 }
 
 }  // namespace

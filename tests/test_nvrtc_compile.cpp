@@ -31,7 +31,7 @@ TEST_P(QuantizeVariantCompiles, EveryGemmTileToCubinWithoutSpills) {
   std::vector<std::string> options = jit::nvrtc_options(arch, false);
   options.push_back("--ptxas-options=-v");  // the resource report lands in the log
   for (const ops::GemmTile& tile : ops::gemm_tiles) {
-    if (tile.family != ops::GemmFamily::mma && ops::default_gemm_family(arch) != tile.family) continue;
+    if (!ops::gemm_family_supported(tile.family, arch)) continue;
     const jit::KernelSpec spec = ops::gemm_kernel_spec(tile, DType::bf16, arch);
     SCOPED_TRACE(spec.display_name());
     jit::CompileOutput out = jit::compile_cubin(spec, options, "");

@@ -77,6 +77,30 @@ mxjit_status mxjit_mxfp8_scale_bytes(int64_t batches, int64_t rows, int64_t cols
 mxjit_status mxjit_quantize_mxfp8(const mxjit_tensor* input, const mxjit_tensor* q, const mxjit_tensor* scales,
                                   mxjit_scale_layout layout, mxjit_scale_rule rule, CUstream stream);
 
+/* Block-scaled MXFP8 GEMM, see include/mxjit/gemm.hpp. bias may be NULL. The workspace (of at least
+ * mxjit_gemm_mxfp8_workspace_bytes on the current device) is zeroed once by the caller. */
+mxjit_status mxjit_gemm_mxfp8_workspace_bytes(int64_t m, int64_t n, int64_t k, uint64_t* bytes);
+mxjit_status mxjit_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* b,
+                              const mxjit_tensor* b_scales, const mxjit_tensor* bias, const mxjit_tensor* out,
+                              CUdeviceptr workspace, uint64_t workspace_bytes, CUstream stream);
+
+/* The MXFP8 linear method (vLLM's Mxfp8OnlineLinearMethod contract, include/mxjit/linear.hpp). */
+typedef struct mxjit_linear mxjit_linear;
+/* create_weights: allocates the [N, K] weight (N = sum of the partitions) and apply()'s workspace for
+ * up to max_tokens rows in the current context. */
+mxjit_status mxjit_linear_create(int64_t input_size_per_partition, const int64_t* output_partition_sizes,
+                                 int num_partitions, int64_t input_size, int64_t output_size,
+                                 mxjit_dtype params_dtype, int64_t max_tokens, mxjit_linear** layer);
+/* The weight: [N, K] params_dtype before processing (fill it, or use mxjit_linear_load_weight), e4m3 after. */
+mxjit_status mxjit_linear_weight(const mxjit_linear* layer, mxjit_tensor* weight);
+mxjit_status mxjit_linear_load_weight(mxjit_linear* layer, CUdeviceptr src, CUstream stream);
+/* Quantizes the weight once (idempotent) and frees the high-precision copy. */
+mxjit_status mxjit_linear_process_weights(mxjit_linear* layer, CUstream stream);
+/* out[M, N] = x[M, K] . W^T (+ bias): no allocation, no synchronization. bias may be NULL. */
+mxjit_status mxjit_linear_apply(const mxjit_linear* layer, const mxjit_tensor* x, const mxjit_tensor* bias,
+                                const mxjit_tensor* out, CUstream stream);
+void mxjit_linear_destroy(mxjit_linear* layer);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,27 @@ __device__ __forceinline__ void load_scales(unsigned int* dst, const unsigned ch
   }
 }
 
+// The cp.async multistage main loop over a split's K tiles: load(slot, kt) issues the copies of K tile kt
+// into stage `slot`, compute(slot) consumes a landed stage. publish() runs in every thread after its own
+// copies landed and before the barrier (the wgmma kernel fences them there for the async proxy).
+template <int Stages, class Load, class Publish, class Compute>
+__device__ __forceinline__ void gemm_mainloop(int kt_count, Load&& load, Publish&& publish, Compute&& compute) {
+#pragma unroll
+  for (int s = 0; s < Stages - 1; ++s) {
+    if (s < kt_count) load(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < kt_count; ++kt) {
+    cp_async_wait<Stages - 2>();
+    publish();
+    __syncthreads();  // stage kt landed for everyone; stage kt-1 is free to overwrite
+    if (kt + Stages - 1 < kt_count) load((kt + Stages - 1) % Stages, kt + Stages - 1);
+    cp_async_commit();
+    compute(kt % Stages);
+  }
+  cp_async_wait<0>();
+}
+
 // The epilogue of a tile. `for_each(f)` calls f(m, n, value&) for every accumulator element the thread
 // holds, in kernel coordinates. With split-K each split publishes fp32 partials and the last split to
 // finish the tile sums them in split order (deterministic), then stores; others return. SwapAB kernels

@@ -76,18 +76,8 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(co
     load_operand<BN, Threads>(s.b, s.b_scales, p.b, p.b_scales, p.ldb, p.ldb_s, p.n, p.k, n0, k0);
   };
 
-#pragma unroll
-  for (int s = 0; s < Stages - 1; ++s) {
-    if (s < kt_count) load_stage(s, s);
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < kt_count; ++kt) {
-    cp_async_wait<Stages - 2>();
-    __syncthreads();  // stage kt landed for everyone; stage kt-1 is free to overwrite
-    if (kt + Stages - 1 < kt_count) load_stage((kt + Stages - 1) % Stages, kt + Stages - 1);
-    cp_async_commit();
-
-    const GemmStage<BM, BN>& s = stages[kt % Stages];
+  gemm_mainloop<Stages>(kt_count, load_stage, [] {}, [&](int slot) {
+    const GemmStage<BM, BN>& s = stages[slot];
 #pragma unroll
     for (int kb = 0; kb < kGemmBK / 32; ++kb) {
       unsigned int af[MI][4], bf[NI][2];
@@ -123,8 +113,7 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32) mxfp8_gemm_mma_kernel(co
           acc[i][j][3] = fmaf(d[3], sa[i][1] * sb[j][1], acc[i][j][3]);
         }
     }
-  }
-  cp_async_wait<0>();
+  });
 
   gemm_epilogue<Out, SwapAB>(p, [&](auto&& f) {
 #pragma unroll

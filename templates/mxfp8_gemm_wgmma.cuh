@@ -63,19 +63,10 @@ __global__ void __launch_bounds__(BM / 64 * 128, 1) mxfp8_gemm_wgmma_kernel(cons
     load_operand_core<BN, Threads>(s.b, s.b_scales, p.b, p.b_scales, p.ldb, p.ldb_s, p.n, p.k, n0, k0);
   };
 
-#pragma unroll
-  for (int s = 0; s < Stages - 1; ++s) {
-    if (s < kt_count) load_stage(s, s);
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < kt_count; ++kt) {
-    cp_async_wait<Stages - 2>();
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // cp.async data -> the tensor cores
-    __syncthreads();  // stage kt landed for everyone; stage kt-1 is free to overwrite
-    if (kt + Stages - 1 < kt_count) load_stage((kt + Stages - 1) % Stages, kt + Stages - 1);
-    cp_async_commit();
-
-    const WgmmaStage<BM, BN>& s = stages[kt % Stages];
+  // cp.async writes are generic-proxy writes; the tensor cores read through the async proxy.
+  auto fence_for_tensor_cores = [] { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); };
+  gemm_mainloop<Stages>(kt_count, load_stage, fence_for_tensor_cores, [&](int slot) {
+    const WgmmaStage<BM, BN>& s = stages[slot];
     const unsigned int sa_words[2] = {s.a_scales[row_in_tile], s.a_scales[row_in_tile + 8]};
 #pragma unroll
     for (int kb = 0; kb < kGemmBK / 32; ++kb) {
@@ -100,8 +91,7 @@ __global__ void __launch_bounds__(BM / 64 * 128, 1) mxfp8_gemm_wgmma_kernel(cons
         acc[4 * c + 3] = fmaf(part[4 * c + 3], sa[1] * sb1, acc[4 * c + 3]);
       }
     }
-  }
-  cp_async_wait<0>();
+  });
 
   gemm_epilogue<Out, SwapAB>(p, [&](auto&& f) {
 #pragma unroll

@@ -63,6 +63,19 @@ class KernelCacheTest : public ::testing::Test {
   }
 };
 
+void expect_valid_kernel(const jit::CompiledKernel& k);
+
+// Gets `spec` from a cache that must compile it (no memory or disk hit) and checks the result.
+KernelPtr expect_fresh_compile(jit::KernelCache& cache, const jit::KernelSpec& spec) {
+  Origin origin = Origin::memory;
+  KernelPtr k = cache.get(spec, &origin);
+  EXPECT_EQ(origin, Origin::compiled);
+  EXPECT_EQ(cache.stats().compiles, 1u);
+  EXPECT_EQ(cache.stats().disk_hits, 0u);
+  expect_valid_kernel(*k);
+  return k;
+}
+
 void expect_valid_kernel(const jit::CompiledKernel& k) {
   EXPECT_EQ(k.cubin.substr(0, 4), "\x7f" "ELF");
   EXPECT_GT(k.cubin.size(), 1000u);
@@ -154,12 +167,7 @@ TEST_F(KernelCacheTest, ForceRecompileIgnoresAndReplacesTheDiskEntry) {
   jit::EnvConfig forced = config;
   forced.force_recompile = true;
   jit::KernelCache cache(forced, disk);
-  Origin origin = Origin::memory;
-  const KernelPtr k = cache.get(spec, &origin);
-  EXPECT_EQ(origin, Origin::compiled);
-  EXPECT_EQ(cache.stats().compiles, 1u);
-  EXPECT_EQ(cache.stats().disk_hits, 0u);
-  expect_valid_kernel(*k);
+  const KernelPtr k = expect_fresh_compile(cache, spec);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_GT(st.st_mtim.tv_sec, 1000000000) << "the entry was not rewritten";
@@ -173,12 +181,7 @@ TEST_F(KernelCacheTest, CorruptDiskEntryIsRecompiledAndRewritten) {
   write_bytes(path, bytes);
 
   jit::KernelCache cache(config, disk);
-  Origin origin = Origin::memory;
-  const KernelPtr k = cache.get(spec, &origin);
-  EXPECT_EQ(origin, Origin::compiled);
-  EXPECT_EQ(cache.stats().compiles, 1u);
-  EXPECT_EQ(cache.stats().disk_hits, 0u);
-  expect_valid_kernel(*k);
+  const KernelPtr k = expect_fresh_compile(cache, spec);
   EXPECT_TRUE(disk.enabled());
 
   const auto entry = disk.load(k->key, spec.family, spec.arch);

@@ -11,6 +11,7 @@
 #include "gpu_session.hpp"
 #include "mxjit/gemm.hpp"
 #include "mxjit/linear.hpp"
+#include "ops/gemm.hpp"
 #include "ops/reference/mxfp8_reference.hpp"
 
 namespace mxjit::bench {
@@ -96,6 +97,51 @@ void BM_Linear(benchmark::State& state) {
   state.counters["linear_speedup_vs_bf16"] = bf16_ms / linear_ms;
   state.counters["speedup_vs_fp8"] = fp8_ms / gemm_ms;
 }
+
+// Every decode tile of the portable family on decode shapes: the sweep that picks the defaults.
+void BM_GemmDecodeTile(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const int tile = static_cast<int>(state.range(0));
+  const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+  if (m > ops::gemm_tiles[tile].bn) return state.SkipWithError("tile too narrow for M");
+  const CUstream stream = gpu->stream->get();
+  std::mt19937 rng(11);
+  const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
+  auto a = random_bytes(m * k, false, rng), as = random_bytes(m * sstride, true, rng);
+  auto b = random_bytes(n * k, false, rng), bs = random_bytes(n * sstride, true, rng);
+  runtime::DeviceBuffer out(static_cast<std::size_t>(m * n * 2));
+  const runtime::DeviceInfo& info = runtime::device_info(0);
+  const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::mma, m, n, k, info.sm_count, info.smem_per_sm, tile);
+  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
+  workspace.fill(0, stream);
+  DeviceTimer timer(stream);
+  double ms = 0;
+  for (auto _ : state) {
+    ms = timer.median_ms([&] {
+      ops::launch_gemm(ops::GemmFamily::mma, TensorView::contiguous(a.get(), DType::e4m3, {m, k}), scale_view(as.get(), m, k),
+                       TensorView::contiguous(b.get(), DType::e4m3, {n, k}), scale_view(bs.get(), n, k), nullptr,
+                       TensorView::contiguous(out.get(), DType::bf16, {m, n}), workspace.get(), workspace.size(), stream,
+                       tile);
+    });
+    state.SetIterationTime(ms * 1e-3);
+  }
+  state.SetLabel(ops::gemm_tiles[tile].name());
+  state.counters["gemm_ms"] = ms;
+  state.counters["splits"] = plan.splits;
+  state.counters["weight_TBps"] = n * k * (1.0 + 1.0 / 32) / (ms * 1e-3) / 1e12;
+}
+
+void decode_tiles(benchmark::internal::Benchmark* b) {
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
+    const ops::GemmTile& t = ops::gemm_tiles[tile];
+    if (t.family != ops::GemmFamily::mma || !t.swap_ab) continue;
+    for (std::int64_t m : {1, 16})
+      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {4096, 14336}, {6144, 4096}})
+        if (m <= t.bn) b->Args({tile, m, n, k});
+  }
+}
+BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
 void shapes(benchmark::internal::Benchmark* b) {
   const std::pair<std::int64_t, std::int64_t> nk[] = {

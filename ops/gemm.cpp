@@ -67,23 +67,21 @@ std::string GemmTile::name() const {
 }
 
 namespace {
-// The tile for M within a family: the first whose token capacity (decode) covers M, else the last.
 int choose_tile(GemmFamily family, std::int64_t m) {
-  int chosen = -1;
-  for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i) {
-    const GemmTile& t = gemm_tiles[i];
-    if (t.family != family) continue;
-    chosen = i;
-    const std::int64_t capacity = t.swap_ab ? t.bn : (t.bm == 64 ? 64 : -1);
-    if (capacity >= m) return i;
-  }
-  return chosen;
+  for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
+    if (gemm_tiles[i].family == family && gemm_tiles[i].max_tokens >= m) return i;
+  throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
 }
 }  // namespace
 
-GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
+GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
+                   int tile) {
   GemmPlan plan;
-  plan.tile = choose_tile(family, m);
+  if (tile >= static_cast<int>(std::size(gemm_tiles)) || (tile >= 0 && gemm_tiles[tile].family != family))
+    invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel family", tile));
+  if (tile >= 0 && gemm_tiles[tile].swap_ab && m > gemm_tiles[tile].bn)
+    invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
+  plan.tile = tile >= 0 ? tile : choose_tile(family, m);
   const GemmTile& t = gemm_tiles[plan.tile];
   const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
   const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);
@@ -173,7 +171,7 @@ namespace ops {
 
 void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
-                 std::uint64_t workspace_bytes, CUstream stream) {
+                 std::uint64_t workspace_bytes, CUstream stream, int tile_override) {
   if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
   const std::int64_t m = a.shape[0], k = a.shape[1];
   const std::int64_t n = b.ndim == 2 ? b.shape[0] : -1;
@@ -198,7 +196,7 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
   const runtime::DeviceInfo& info = runtime::device_info(device);
   if (!gemm_family_supported(family, info.arch))
     throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
-  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm);
+  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile_override);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));

@@ -27,20 +27,29 @@ struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
   bool swap_ab;
+  // The heuristic takes the first tile of the family with max_tokens >= M; 0 = only on request (tuning).
+  std::int64_t max_tokens;
   unsigned threads() const;
   unsigned smem_bytes() const;
   std::string name() const;  // "wgmma_128x128_s4"
 };
 
+inline constexpr std::int64_t any_m = std::int64_t{1} << 62;
+
 inline constexpr GemmTile gemm_tiles[] = {
-    // family             bm   bn  wm wn st swap
-    {GemmFamily::wgmma, 64, 8, 1, 1, 6, true},       // decode, M <= 8: weights on the 64-row side
-    {GemmFamily::wgmma, 64, 16, 1, 1, 6, true},      // decode, M <= 16
-    {GemmFamily::wgmma, 128, 128, 2, 1, 4, false},   // everything larger
-    {GemmFamily::mma, 128, 8, 8, 1, 4, true},        // decode, M <= 8: weights on the mma's 16-row side
-    {GemmFamily::mma, 128, 16, 8, 1, 4, true},       // decode, M <= 16
-    {GemmFamily::mma, 64, 128, 2, 4, 4, false},      // small batches
-    {GemmFamily::mma, 128, 128, 2, 4, 4, false},     // prefill
+    // family             bm   bn  wm wn st swap  max_tokens
+    {GemmFamily::wgmma, 64, 8, 1, 1, 6, true, 8},         // decode: weights on the 64-row side
+    {GemmFamily::wgmma, 64, 16, 1, 1, 6, true, 16},
+    {GemmFamily::wgmma, 128, 128, 2, 1, 4, false, any_m},
+    {GemmFamily::mma, 128, 8, 8, 1, 4, true, 8},          // decode: weights on the mma's 16-row side
+    {GemmFamily::mma, 128, 16, 8, 1, 4, true, 16},
+    {GemmFamily::mma, 64, 128, 2, 4, 4, false, 64},       // small batches
+    {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},   // prefill
+    {GemmFamily::mma, 64, 8, 4, 1, 6, true, 0},           // decode candidates for tuning
+    {GemmFamily::mma, 64, 16, 4, 1, 6, true, 0},
+    {GemmFamily::mma, 128, 8, 8, 1, 6, true, 0},
+    {GemmFamily::mma, 128, 16, 8, 1, 6, true, 0},
+    {GemmFamily::mma, 64, 8, 4, 1, 8, true, 0},
 };
 
 struct GemmPlan {
@@ -53,12 +62,15 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
-GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm);
+// `tile` >= 0 forces that tile (an index into gemm_tiles of the same family), e.g. for tuning.
+GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
+                   int tile = -1);
 
-// gemm_mxfp8 with the kernel family chosen by the caller (tests run both on one GPU).
+// gemm_mxfp8 with the kernel family, and optionally the tile, chosen by the caller (tests run both
+// families on one GPU; benchmarks and tuning sweep tiles). The workspace must fit plan_gemm's.
 void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
-                 std::uint64_t workspace_bytes, CUstream stream);
+                 std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
 // Every specialization gemm_mxfp8 can launch on `arch` (the default family).

@@ -32,7 +32,8 @@ struct DeviceOperand {
 
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.
 std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Operand& a, const Mxfp8Operand& b,
-                                         DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng) {
+                                         DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng,
+                                         int tile = -1) {
   SCOPED_TRACE(fmt::format("{} M={} N={} K={} out={} bias={}", family == ops::GemmFamily::wgmma ? "wgmma" : "mma",
                            a.rows, b.rows, a.cols, to_string(out_dtype), with_bias));
   DeviceOperand da(a), db(b);
@@ -43,13 +44,16 @@ std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Oper
   runtime::DeviceBuffer d_bias(bias.size() * 2), d_out(static_cast<std::size_t>(a.rows * b.rows * 2));
   d_bias.upload(bias.data(), d_bias.size());
   d_out.fill(0xFF, stream);  // NaN in bf16 and fp16: an unwritten element cannot pass
-  const std::uint64_t ws_bytes = gemm_mxfp8_workspace_bytes(a.rows, b.rows, a.cols);
+  const runtime::DeviceInfo& info = runtime::device_info(0);
+  const std::uint64_t ws_bytes =
+      std::max(gemm_mxfp8_workspace_bytes(a.rows, b.rows, a.cols),
+               ops::plan_gemm(family, a.rows, b.rows, a.cols, info.sm_count, info.smem_per_sm, tile).workspace_bytes);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(ws_bytes, 16));
   workspace.fill(0, stream);
   const TensorView bias_view = TensorView::contiguous(d_bias.get(), out_dtype, {b.rows});
   const TensorView out_view = TensorView::contiguous(d_out.get(), out_dtype, {a.rows, b.rows});
   ops::launch_gemm(family, da.q_view, da.scales_view, db.q_view, db.scales_view, with_bias ? &bias_view : nullptr,
-                   out_view, workspace.get(), workspace.size(), stream);
+                   out_view, workspace.get(), workspace.size(), stream, tile);
   MXJIT_CU(cuStreamSynchronize, stream);
   std::vector<std::uint16_t> out(static_cast<std::size_t>(a.rows * b.rows));
   d_out.download(out.data(), out.size() * 2);
@@ -96,6 +100,19 @@ TEST_P(GemmGpu, OddShapesAndDeepK) {
   for (auto [m, n, k] : {std::tuple{3, 1, 64}, {17, 9, 96}, {33, 131, 160}, {2, 28672, 4096}, {5, 4096, 14336}}) {
     const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
     run(a, b, DType::bf16, true, stream(), rng);
+  }
+}
+
+TEST_P(GemmGpu, EveryTileOfTheFamilyIncludingTuningCandidates) {
+  std::mt19937_64 rng(fresh_seed());
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
+    const ops::GemmTile& t = ops::gemm_tiles[tile];
+    if (t.family != GetParam()) continue;
+    SCOPED_TRACE(t.name());
+    for (std::int64_t m : {std::int64_t{1}, std::int64_t{t.swap_ab ? t.bn : 77}}) {
+      const Mxfp8Operand a = Mxfp8Operand::random(m, 2080, rng), b = Mxfp8Operand::random(300, 2080, rng);
+      run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
+    }
   }
 }
 

@@ -161,8 +161,12 @@ std::optional<QuantizeLaunch> prepare_quantize(const TensorView& input, const Te
       [&] { return quantize_kernel_spec(input.dtype, options.layout, options.rule, info.arch, unroll); });
 
   // One wave of as many CTAs as fit on the chip at once, no more (a partial second wave would leave
-  // SMs idle at the end); the kernel strides over the rest, one 128x128 tile per CTA step.
-  const std::uint64_t wanted = params.total_tiles;
+  // SMs idle at the end); the kernel strides over the rest. Linear: a CTA step covers 64 blocks per
+  // unroll; swizzled: a CTA step is one 128x4 scale tile.
+  const std::uint64_t blocks_per_cta_step = (quantize_block_threads / 4) * static_cast<unsigned>(unroll);
+  const std::uint64_t wanted = options.layout == ScaleLayout::linear
+                                   ? (params.total_blocks + blocks_per_cta_step - 1) / blocks_per_cta_step
+                                   : params.total_tiles;
   const std::uint64_t resident = std::uint64_t(info.sm_count) * static_cast<unsigned>(kernel.blocks_per_sm());
   launch.kernel = &kernel;
   launch.config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, resident));

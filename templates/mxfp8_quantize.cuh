@@ -3,7 +3,7 @@
 // Work split: 4 consecutive lanes (a quad) own one 32-element block, 8 elements (16 bytes) per lane,
 // so every access is 16 bytes wide. The block amax is a max over 16-bit magnitudes (an unsigned max
 // orders them, NaN above Inf) plus two quad shuffles. Each thread keeps `Unroll` independent 16-byte
-// loads in flight. Both scale layouts walk the tensor by 128 x 128 tiles (quantize_tiles).
+// loads in flight. The two scale layouts walk the tensor differently (see their functions).
 #pragma once
 
 #include "mxfp8_numerics.cuh"
@@ -73,12 +73,45 @@ __device__ __forceinline__ unsigned int quad_scale_byte(const uint4& v) {
   return block_scale_byte<In, Rule>(amax);
 }
 
-// A CTA takes whole tiles of 128 rows x 4 scale blocks (128 x 128 input elements). Swizzled scales: the
-// tile's 512-byte scale tile is gathered in shared memory and written with 16-byte stores, so every
-// scale sector is written once and whole; rows and columns past the tensor (the padding) score 0.
-// Linear scales: each block's byte goes straight to its row (padding is not written).
-template <class In, int Layout, int Rule, int Unroll>
-__device__ __forceinline__ void quantize_tiles(const QuantizeParams& p) {
+// Linear scales: blocks in row-major order, a warp takes 8 consecutive blocks (512 contiguous input
+// bytes when rows are contiguous) and writes their 8 scale bytes side by side.
+template <class In, int Rule, int Unroll>
+__device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
+  const unsigned int lane = threadIdx.x & 31u, quad_lane = lane & 3u;
+  const unsigned int warps_total = gridDim.x * (blockDim.x >> 5);
+  const unsigned int warp = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  // Warp-uniform loop bounds: every lane reaches the shuffles, whatever its own block's validity.
+  for (unsigned long long first = 8ull * warp; first < p.total_blocks; first += 8ull * warps_total * Unroll) {
+    uint4 v[Unroll];
+    unsigned int blk[Unroll], scale_at[Unroll];
+#pragma unroll
+    for (int u = 0; u < Unroll; ++u) {
+      const unsigned long long b = first + 8ull * warps_total * u + (lane >> 2);
+      blk[u] = b < p.total_blocks ? static_cast<unsigned int>(b) : 0xFFFFFFFFu;
+      v[u] = make_uint4(0, 0, 0, 0);
+      if (blk[u] != 0xFFFFFFFFu) {
+        const unsigned int row = fast_div(blk[u], p.blocks_per_row);
+        const unsigned int col_block = blk[u] - row * p.blocks_per_row.divisor;
+        const unsigned int batch = fast_div(row, p.rows_per_batch);
+        v[u] = load_lane(p, batch, row - batch * p.rows, col_block, quad_lane);
+        scale_at[u] = row * p.scale_row_stride + col_block;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < Unroll; ++u) {
+      const unsigned int b = quad_scale_byte<In, Rule>(v[u]);
+      if (blk[u] == 0xFFFFFFFFu) continue;
+      *reinterpret_cast<uint2*>(p.q + blk[u] * 32ull + quad_lane * 8) = quantize_lane<In, Rule>(v[u], b);
+      if (quad_lane == 0) p.scales[scale_at[u]] = static_cast<unsigned char>(b);
+    }
+  }
+}
+
+// Swizzled scales: a CTA takes whole 512-byte scale tiles (128 rows x 4 scale columns = 128 x 128
+// input elements), gathers the tile in shared memory and writes it with 16-byte stores, so every
+// scale sector is written once and whole. Rows and columns past the tensor (the padding) score 0.
+template <class In, int Rule, int Unroll>
+__device__ __forceinline__ void quantize_swizzled(const QuantizeParams& p) {
   constexpr int quads = 256 / 4, steps = 512 / quads;  // 8 steps of 64 blocks cover a tile
   static_assert(steps % Unroll == 0, "Unroll must divide the 8 steps of a tile");
   __shared__ __align__(16) unsigned char tile_scales[512];
@@ -101,20 +134,14 @@ __device__ __forceinline__ void quantize_tiles(const QuantizeParams& p) {
       for (int u = 0; u < Unroll; ++u) {
         const unsigned int j = (s0 + u) * quads + quad, r_in = j >> 2, c_in = j & 3u;
         const unsigned int b = quad_scale_byte<In, Rule>(v[u]);  // absent blocks hold zeros: b = 0
-        const unsigned long long row = static_cast<unsigned long long>(batch) * p.rows + row0 + r_in;
-        if (quad_lane == 0) {
-          if (Layout == kLayoutSwizzled128x4)
-            tile_scales[(r_in & 31u) * 16u + (r_in >> 5) * 4u + c_in] = static_cast<unsigned char>(b);
-          else if (present[u])
-            p.scales[row * p.scale_row_stride + col0 + c_in] = static_cast<unsigned char>(b);
-        }
+        if (quad_lane == 0) tile_scales[(r_in & 31u) * 16u + (r_in >> 5) * 4u + c_in] = static_cast<unsigned char>(b);
         if (present[u]) {
+          const unsigned long long row = static_cast<unsigned long long>(batch) * p.rows + row0 + r_in;
           *reinterpret_cast<uint2*>(p.q + (row * cols + col0 + c_in) * 32ull + quad_lane * 8) =
               quantize_lane<In, Rule>(v[u], b);
         }
       }
     }
-    if (Layout == kLayoutLinear) continue;
     __syncthreads();
     if (threadIdx.x < 32) {
       const unsigned long long at = static_cast<unsigned long long>(batch) * p.row_tiles * p.col_tiles * 512ull +
@@ -127,7 +154,8 @@ __device__ __forceinline__ void quantize_tiles(const QuantizeParams& p) {
 
 template <class In, int Layout, int Rule, int Unroll>
 __global__ void __launch_bounds__(256) mxfp8_quantize_kernel(const QuantizeParams p) {
-  quantize_tiles<In, Layout, Rule, Unroll>(p);
+  if constexpr (Layout == kLayoutLinear) quantize_linear<In, Rule, Unroll>(p);
+  else quantize_swizzled<In, Rule, Unroll>(p);
 }
 
 }  // namespace mxjit

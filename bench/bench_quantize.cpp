@@ -66,6 +66,7 @@ MXJIT_QUANTIZE_BENCH(experts_128x1536x2048, 128, 1536, 2048)
 // The unroll sweep that picked quantize_default_unroll.
 BENCHMARK_CAPTURE(BM_Quantize, unroll1_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 1)->UseManualTime()->Iterations(1);
 BENCHMARK_CAPTURE(BM_Quantize, unroll2_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 2)->UseManualTime()->Iterations(1);
+BENCHMARK_CAPTURE(BM_Quantize, unroll4_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 4)->UseManualTime()->Iterations(1);
 BENCHMARK_CAPTURE(BM_Quantize, unroll8_8192x8192_linear, 1, 8192, 8192, ScaleLayout::linear, 8)->UseManualTime()->Iterations(1);
 BENCHMARK_CAPTURE(BM_Quantize, unroll1_experts_linear, 128, 1536, 2048, ScaleLayout::linear, 1)->UseManualTime()->Iterations(1);
 BENCHMARK_CAPTURE(BM_Quantize, unroll4_experts_linear, 128, 1536, 2048, ScaleLayout::linear, 4)->UseManualTime()->Iterations(1);

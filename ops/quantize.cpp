@@ -105,6 +105,7 @@ QuantizeParams make_params(const TensorView& in, const Shape3& s, const TensorVi
   p.blocks_per_row = ops::make_fast_divisor(static_cast<std::uint32_t>(s.cols / 32));
   p.rows_per_batch = ops::make_fast_divisor(static_cast<std::uint32_t>(s.rows));
   p.scale_row_stride = static_cast<unsigned>(scales.ndim >= 2 ? scales.stride(-2) : s.cols / 32);
+  p.scales_packed = p.scale_row_stride == static_cast<unsigned>(s.cols / 32) && scales.data % 4 == 0 ? 1u : 0u;
   p.row_tiles = static_cast<unsigned>(round_up(s.rows, 128) / 128);
   p.col_tiles = static_cast<unsigned>(padded_cols / 4);
   p.total_tiles = static_cast<unsigned>(s.batches * p.row_tiles * p.col_tiles);

@@ -73,20 +73,25 @@ __device__ __forceinline__ unsigned int quad_scale_byte(const uint4& v) {
   return block_scale_byte<In, Rule>(amax);
 }
 
-// Linear scales: blocks in row-major order, a warp takes 8 consecutive blocks (512 contiguous input
-// bytes when rows are contiguous) and writes their 8 scale bytes side by side.
+// Linear scales: blocks in row-major order, a warp takes 8 * Unroll consecutive blocks a step (8 per
+// load round, 512 contiguous input bytes when rows are contiguous). Their scale bytes are staged in
+// shared memory and stored as whole 4-byte words where the scale rows are unpadded and aligned (a full
+// 32-byte sector at Unroll 4), else byte by byte.
 template <class In, int Rule, int Unroll>
 __device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
-  const unsigned int lane = threadIdx.x & 31u, quad_lane = lane & 3u;
+  constexpr unsigned int group = 8u * Unroll;  // blocks per warp step
+  __shared__ __align__(4) unsigned char staged[8][group];
+  const unsigned int lane = threadIdx.x & 31u, quad_lane = lane & 3u, warp_in_cta = threadIdx.x >> 5;
   const unsigned int warps_total = gridDim.x * (blockDim.x >> 5);
-  const unsigned int warp = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  const unsigned int warp = blockIdx.x * (blockDim.x >> 5) + warp_in_cta;
   // Warp-uniform loop bounds: every lane reaches the shuffles, whatever its own block's validity.
-  for (unsigned long long first = 8ull * warp; first < p.total_blocks; first += 8ull * warps_total * Unroll) {
+  for (unsigned long long first = group * static_cast<unsigned long long>(warp); first < p.total_blocks;
+       first += group * static_cast<unsigned long long>(warps_total)) {
     uint4 v[Unroll];
     unsigned int blk[Unroll], scale_at[Unroll];
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
-      const unsigned long long b = first + 8ull * warps_total * u + (lane >> 2);
+      const unsigned long long b = first + 8ull * u + (lane >> 2);
       blk[u] = b < p.total_blocks ? static_cast<unsigned int>(b) : 0xFFFFFFFFu;
       v[u] = make_uint4(0, 0, 0, 0);
       if (blk[u] != 0xFFFFFFFFu) {
@@ -102,7 +107,20 @@ __device__ __forceinline__ void quantize_linear(const QuantizeParams& p) {
       const unsigned int b = quad_scale_byte<In, Rule>(v[u]);
       if (blk[u] == 0xFFFFFFFFu) continue;
       *reinterpret_cast<uint2*>(p.q + blk[u] * 32ull + quad_lane * 8) = quantize_lane<In, Rule>(v[u], b);
-      if (quad_lane == 0) p.scales[scale_at[u]] = static_cast<unsigned char>(b);
+      if (quad_lane != 0) continue;
+      if (p.scales_packed) staged[warp_in_cta][8 * u + (lane >> 2)] = static_cast<unsigned char>(b);
+      else p.scales[scale_at[u]] = static_cast<unsigned char>(b);
+    }
+    if (p.scales_packed) {  // uniform across the grid
+      __syncwarp();
+      const unsigned long long left = p.total_blocks - first;  // > 0
+      if (left >= group) {
+        if (lane < group / 4)
+          reinterpret_cast<unsigned int*>(p.scales + first)[lane] = reinterpret_cast<const unsigned int*>(staged[warp_in_cta])[lane];
+      } else {
+        for (unsigned int i = lane; i < left; i += 32) p.scales[first + i] = staged[warp_in_cta][i];
+      }
+      __syncwarp();  // the staging row is refilled next step
     }
   }
 }

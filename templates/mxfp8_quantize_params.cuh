@@ -23,6 +23,7 @@ struct QuantizeParams {
   FastDivisor blocks_per_row;  // cols / 32
   FastDivisor rows_per_batch;  // rows
   unsigned int scale_row_stride;  // linear layout: bytes between scale rows (>= cols/32)
+  unsigned int scales_packed;     // linear layout: rows unpadded and 4-byte aligned, so words can be stored
   // swizzled layout only: the work unit is one 512-byte scale tile, 128 rows x 4 scale columns
   unsigned int row_tiles;      // round_up(rows, 128) / 128, per batch
   unsigned int col_tiles;      // round_up(cols/32, 4) / 4

@@ -11,7 +11,7 @@
 
 namespace mxjit::ops {
 
-inline constexpr int quantize_default_unroll = 2;  // H100 sweep: 1 and 2 best (bench/METHOD.md)
+inline constexpr int quantize_default_unroll = 4;  // H100 sweep, bench/METHOD.md version 5
 inline constexpr int quantize_unrolls[] = {1, 2, 4, 8};  // what a tuner may choose from
 inline constexpr unsigned quantize_block_threads = 256;  // the template's __launch_bounds__
 

@@ -66,13 +66,11 @@ std::string GemmTile::name() const {
                      stages, swap_ab ? "_swap" : "");
 }
 
-namespace {
-int choose_tile(GemmFamily family, std::int64_t m) {
+int gemm_tile_for(GemmFamily family, std::int64_t m) {
   for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
     if (gemm_tiles[i].family == family && gemm_tiles[i].max_tokens >= m) return i;
   throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
 }
-}  // namespace
 
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile) {
@@ -81,7 +79,7 @@ GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64
     invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel family", tile));
   if (tile >= 0 && gemm_tiles[tile].swap_ab && m > gemm_tiles[tile].bn)
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
-  plan.tile = tile >= 0 ? tile : choose_tile(family, m);
+  plan.tile = tile >= 0 ? tile : gemm_tile_for(family, m);
   const GemmTile& t = gemm_tiles[plan.tile];
   const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
   const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);

@@ -62,6 +62,9 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
+// The tile the heuristic picks for M tokens (an index into gemm_tiles).
+int gemm_tile_for(GemmFamily family, std::int64_t m);
+
 // `tile` >= 0 forces that tile (an index into gemm_tiles of the same family), e.g. for tuning.
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile = -1);

@@ -1,10 +1,17 @@
+// `mxjit warmup`: compile kernels into the disk cache ahead of serving. With --model or --shapes, the
+// kernels the linear method needs for those layers and token counts; without, every kernel the ops
+// dispatch to for the architecture.
 #include <fmt/format.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
+#include "model_config.hpp"
+#include "mxjit/warmup.hpp"
 #include "ops/gemm.hpp"
 #include "ops/quantize.hpp"
 #include "runtime/device.hpp"
@@ -13,48 +20,109 @@
 namespace mxjit::tools {
 namespace {
 
-const char* origin_name(jit::Origin o) {
-  switch (o) {
-    case jit::Origin::memory: return "memory hit";
-    case jit::Origin::disk: return "disk hit";
-    case jit::Origin::compiled: return "compiled";
+struct Options {
+  std::string arch, model, shapes, tokens = "1,16,64,256,2048,8192";
+  int tp = 1;
+  int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+};
+
+std::vector<std::int64_t> parse_list(const std::string& text, const char* what) {
+  std::vector<std::int64_t> out;
+  std::stringstream stream(text);
+  for (std::string item; std::getline(stream, item, ',');) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty())
+      throw Error(ErrorCode::invalid_argument, fmt::format("{}: '{}' is not an integer (in '{}')", what, item, text));
+    out.push_back(v);
   }
-  return "?";
+  return out;
+}
+
+// "6144:4096,4096:4096" -> layers named by their shape.
+std::vector<LinearShape> parse_shapes(const std::string& text) {
+  std::vector<LinearShape> out;
+  std::stringstream stream(text);
+  for (std::string item; std::getline(stream, item, ',');) {
+    const std::size_t colon = item.find(':');
+    if (colon == std::string::npos)
+      throw Error(ErrorCode::invalid_argument, fmt::format("--shapes: '{}' is not N:K", item));
+    const auto n = parse_list(item.substr(0, colon), "--shapes N"), k = parse_list(item.substr(colon + 1), "--shapes K");
+    out.push_back({item, n.at(0), k.at(0)});
+  }
+  return out;
+}
+
+void print_event(const WarmupEvent& e) {
+  if (e.error.empty())
+    fmt::print("[{:>3}/{}] {:<9} {:8.1f} ms  {}\n", e.done, e.total, e.compiled ? "compiled" : "cache hit", e.milliseconds,
+               e.kernel);
+  else
+    fmt::print("[{:>3}/{}] FAILED  {}\n{}\n", e.done, e.total, e.kernel, e.error);
+  std::fflush(stdout);
+}
+
+int report(const WarmupSummary& s) {
+  fmt::print("done in {:.1f} ms: {} compiled, {} cache hits, {} failed; disk cache {}\n", s.wall_ms, s.compiled,
+             s.kernels - s.compiled - s.failed, s.failed,
+             jit::RuntimeState::get().disk().enabled() ? "up to date" : "unavailable (kernels kept in memory only)");
+  return s.failed == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 Runner add_warmup_command(CLI::App& app) {
-  struct Options {
-    std::string arch;
-    int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  };
-  auto options = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("warmup", "compile every kernel the ops need into the disk cache");
-  cmd->add_option("--arch", options->arch, "target, e.g. sm_90a (default: the GPU present, else sm_90a)");
-  cmd->add_option("-j,--jobs", options->jobs, "parallel compiles")->check(CLI::PositiveNumber);
-  return [options] {
-    const jit::Arch arch = !options->arch.empty()       ? jit::Arch::parse(options->arch)
-                           : runtime::gpu_available()   ? runtime::device_info(0).arch
-                                                        : jit::Arch::parse("sm_90a");
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("warmup", "compile kernels into the disk cache ahead of serving");
+  cmd->add_option("--arch", o->arch, "target, e.g. sm_90a (default: the GPU present, else sm_90a)");
+  cmd->add_option("-j,--jobs", o->jobs, "parallel compiles")->check(CLI::PositiveNumber);
+  cmd->add_option("--model", o->model, "a Hugging Face style config.json (see tools/models/)")->check(CLI::ExistingFile);
+  cmd->add_option("--tp", o->tp, "tensor-parallel size the model is sharded with")->check(CLI::PositiveNumber);
+  cmd->add_option("--shapes", o->shapes, "explicit linear layers, N:K[,N:K...]");
+  cmd->add_option("--tokens", o->tokens, "token counts (M) to expect, comma-separated");
+  return [o] {
+    const std::string arch = !o->arch.empty()            ? jit::Arch::parse(o->arch).name()
+                             : runtime::gpu_available()  ? runtime::device_info(0).arch.name()
+                                                         : "sm_90a";
     auto& state = jit::RuntimeState::get();
-    std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(arch);
-    for (jit::KernelSpec& spec : ops::all_gemm_kernel_specs(arch)) specs.push_back(std::move(spec));
-    fmt::print("warming {} kernels for {} into {} with {} jobs\n", specs.size(), arch.name(), state.disk().root(),
-               options->jobs);
-    const jit::WarmupReport report =
-        jit::warmup(state.kernels(), specs, options->jobs, [](std::size_t done, std::size_t total, const jit::WarmupItem& item) {
-          if (item.error.empty())
-            fmt::print("[{:>3}/{}] {:<11} {:8.1f} ms  {}\n", done, total, origin_name(item.origin), item.milliseconds, item.name);
-          else
-            fmt::print("[{:>3}/{}] FAILED  {}\n{}\n", done, total, item.name, item.error);
-          std::fflush(stdout);
-        });
-    int compiled = 0, hits = 0;
-    for (const auto& item : report.items) (item.origin == jit::Origin::compiled ? compiled : hits) += item.error.empty();
-    fmt::print("done in {:.1f} ms: {} compiled, {} cache hits, {} failed; disk cache {}\n", report.wall_ms, compiled,
-               hits, report.failures(), state.disk().enabled() ? "up to date" : "unavailable (kernels kept in memory only)");
-    return report.failures() == 0 ? 0 : 1;
+    if (o->model.empty() && o->shapes.empty()) {  // everything the ops can dispatch to
+      const jit::Arch target = jit::Arch::parse(arch);
+      std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(target);
+      for (jit::KernelSpec& spec : ops::all_gemm_kernel_specs(target)) specs.push_back(std::move(spec));
+      fmt::print("warming all {} kernels for {} into {} with {} jobs\n", specs.size(), arch, state.disk().root(), o->jobs);
+      const jit::WarmupReport r = jit::warmup(state.kernels(), specs, o->jobs, [](std::size_t done, std::size_t total,
+                                                                                  const jit::WarmupItem& item) {
+        print_event({done, total, item.name, item.origin == jit::Origin::compiled, item.milliseconds, item.error});
+      });
+      WarmupSummary s{r.items.size(), 0, static_cast<std::size_t>(r.failures()), r.wall_ms};
+      for (const auto& item : r.items) s.compiled += item.error.empty() && item.origin == jit::Origin::compiled;
+      return report(s);
+    }
+    std::vector<LinearShape> layers = parse_shapes(o->shapes);
+    DType dtype = DType::bf16;
+    if (!o->model.empty()) {
+      std::ifstream file(o->model);
+      nlohmann::json config;
+      try {
+        config = nlohmann::json::parse(file);
+      } catch (const std::exception& e) {
+        throw Error(ErrorCode::invalid_argument, fmt::format("{}: not valid JSON ({})", o->model, e.what()));
+      }
+      const ModelLayers model = model_layers(config, o->tp);
+      dtype = model.dtype;
+      layers.insert(layers.end(), model.linear.begin(), model.linear.end());
+      for (const std::string& part : model.not_covered) fmt::print("not covered: {}\n", part);
+    }
+    const std::vector<std::int64_t> tokens = parse_list(o->tokens, "--tokens");
+    fmt::print("{} linear layer shapes (tp={}), tokens {}, {}, for {} into {}:\n", layers.size(), o->tp, o->tokens,
+               to_string(dtype), arch, state.disk().root());
+    for (const LinearShape& l : layers) fmt::print("  {:<32} N = {:>6}, K = {:>6}\n", l.name, l.n, l.k);
+    return report(warmup_linear_layers(layers, tokens, dtype, arch, o->jobs, print_event));
   };
 }
 

@@ -13,6 +13,7 @@
 #include "mxjit/linear.hpp"
 #include "mxjit/quantize.hpp"
 #include "mxjit/types.hpp"
+#include "mxjit/warmup.hpp"
 
 namespace mxjit {
 

@@ -1,4 +1,4 @@
-// `mxjit`: kernel-cache warmup, GPU self-check and information.
+// `mxjit`: kernel-cache warmup and maintenance, GPU self-check and information.
 #include <cstdio>
 #include <map>
 
@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       {"info", mxjit::tools::add_info_command(app)},
       {"warmup", mxjit::tools::add_warmup_command(app)},
       {"check", mxjit::tools::add_check_command(app)},
+      {"cache", mxjit::tools::add_cache_command(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

@@ -139,7 +139,7 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs;
   for (const GemmTile& t : gemm_tiles)
-    if (t.family == default_gemm_family(arch))
+    if (t.family == default_gemm_family(arch) && t.max_tokens > 0)  // tuning candidates are not dispatched
       for (DType out : {DType::bf16, DType::fp16}) specs.push_back(gemm_kernel_spec(t, out, arch));
   return specs;
 }

@@ -185,6 +185,21 @@ TEST(CliTest, DisabledCacheIsReportedWithExitCode1) {
   }
 }
 
+TEST(CliTest, WarmupForAModelThenAllHits) {
+  TempDir dir("cli");
+  const std::string model = std::string(MXJIT_SOURCE_DIR) + "/tools/models/llama-3-70b.json";
+  const CliResult first = run_cli("warmup --arch sm_90a -j2 --tp 8 --tokens 1,2048 --model " + quoted(model), dir.path().string());
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_CONTAINS(first.out, "attn.qkv_proj");
+  EXPECT_CONTAINS(first.out, "N =   1280, K =   8192");
+  EXPECT_CONTAINS(first.out, ": 3 compiled, 0 cache hits, 0 failed");  // quantize + a GEMM tile per token class
+  const CliResult second = run_cli("warmup --arch sm_90a --tp 8 --tokens 1,2048 --model " + quoted(model), dir.path().string());
+  EXPECT_CONTAINS(second.out, ": 0 compiled, 3 cache hits, 0 failed");
+  const CliResult bad = run_cli("warmup --arch sm_90a --tp 3 --model " + quoted(model), dir.path().string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");
+}
+
 TEST(CliTest, EverySubcommandHasHelp) {
   TempDir dir("cli");
   for (const char* sub : {"ls", "verify", "prune", "clear"}) {

@@ -126,8 +126,8 @@ std::optional<CacheEntry> DiskCache::deserialize(const std::string& bytes, std::
   return e;
 }
 
-DiskCache::DiskCache(std::string root, std::vector<std::string> prebuilt, bool enabled)
-    : root_(std::move(root)), prebuilt_(std::move(prebuilt)), enabled_(enabled && !root_.empty()) {}
+DiskCache::DiskCache(std::string root, std::vector<std::string> prebuilt, bool enabled, std::uint64_t max_bytes)
+    : root_(std::move(root)), prebuilt_(std::move(prebuilt)), enabled_(enabled && !root_.empty()), max_bytes_(max_bytes) {}
 
 std::string DiskCache::entry_path(const std::string& root, const std::string& family, const Arch& arch,
                                   const std::string& key_hex) const {
@@ -190,6 +190,7 @@ bool DiskCache::store(const CacheKey& key, const std::string& family, const Arch
     return false;
   }
   fsync_dir(dir);
+  if (max_bytes_ > 0) prune(max_bytes_);  // stores follow compiles: rare enough to rescan the directory
   return true;
 }
 

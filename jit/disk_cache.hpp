@@ -35,8 +35,9 @@ struct CacheEntryInfo {
 
 class DiskCache {
  public:
-  // `root` empty or `enabled` false: memory only. `prebuilt` roots are only ever read.
-  DiskCache(std::string root, std::vector<std::string> prebuilt, bool enabled);
+  // `root` empty or `enabled` false: memory only. `prebuilt` roots are only ever read. `max_bytes` > 0
+  // caps the writable cache: a store that takes it above prunes least-recently-used entries.
+  DiskCache(std::string root, std::vector<std::string> prebuilt, bool enabled, std::uint64_t max_bytes = 0);
 
   std::optional<CacheEntry> load(const CacheKey& key, const std::string& family, const Arch& arch);
   // Publishes the entry; returns false (after one warning per cache) when the disk refuses it.
@@ -66,6 +67,7 @@ class DiskCache {
   std::string root_;
   std::vector<std::string> prebuilt_;
   std::atomic<bool> enabled_;
+  std::uint64_t max_bytes_;
 };
 
 }  // namespace mxjit::jit

@@ -1,5 +1,6 @@
 #include "jit/env.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <ranges>
@@ -20,6 +21,8 @@ constexpr EnvVarInfo registry[] = {
     {"MXJIT_CACHE_PREBUILT", "':'-separated directory paths", false,
      "read-only cache roots searched before the writable one (e.g. shipped with an engine)"},
     {"MXJIT_DISABLE_DISK_CACHE", "0 or 1", false, "1: keep compiled kernels in memory only"},
+    {"MXJIT_CACHE_MAX_BYTES", "a byte count, optionally with K, M or G", false,
+     "cap on the disk cache: least-recently-used entries are removed after a store takes it above"},
     {"MXJIT_FORCE_RECOMPILE", "0 or 1", false, "1: compile every kernel again, replacing cached entries"},
     {"MXJIT_DUMP", "comma list of source, ptx, cubin, sass", false,
      "write each compiled kernel's artifacts to MXJIT_DUMP_DIR (sass needs nvdisasm on PATH)"},
@@ -90,6 +93,26 @@ void warn_unknown_names() {
 
 std::span<const EnvVarInfo> env_registry() { return registry; }
 
+std::uint64_t parse_byte_size(const std::string& text, const char* what) {
+  auto fail = [&] {
+    return Error(ErrorCode::invalid_argument,
+                 fmt::format("{}='{}' is not a size: expected a whole number of bytes, optionally followed by K, M or G",
+                             what, text));
+  };
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) throw fail();
+  std::size_t used = 0;
+  unsigned long long value = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (...) {
+    throw fail();
+  }
+  const std::string suffix = text.substr(used);
+  const int shift = suffix.empty() ? 0 : suffix == "K" ? 10 : suffix == "M" ? 20 : suffix == "G" ? 30 : -1;
+  if (shift < 0 || value > (~0ull >> shift)) throw fail();
+  return value << shift;
+}
+
 LogLevel parse_log_level(const std::string& text, const char* what) {
   constexpr const char* names[] = {"error", "warn", "info", "debug"};
   for (int i = 0; i < 4; ++i)
@@ -104,6 +127,7 @@ EnvConfig read_env() {
   c.cache_dir = get("MXJIT_CACHE_DIR") ? get("MXJIT_CACHE_DIR") : default_cache_dir();
   if (const char* v = get("MXJIT_CACHE_PREBUILT")) c.prebuilt_dirs = split(v, ':');
   c.disk_cache = !parse_bool("MXJIT_DISABLE_DISK_CACHE", false);
+  if (const char* v = get("MXJIT_CACHE_MAX_BYTES")) c.cache_max_bytes = parse_byte_size(v, "MXJIT_CACHE_MAX_BYTES");
   c.force_recompile = parse_bool("MXJIT_FORCE_RECOMPILE", false);
   parse_list("MXJIT_DUMP", {"source", "ptx", "cubin", "sass"}, [&](const std::string& item) {
     if (item == "source") c.dump_source = true;

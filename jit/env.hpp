@@ -6,6 +6,7 @@
 // kernel cache key.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <utility>
@@ -28,6 +29,7 @@ struct EnvConfig {
   std::string cache_dir;                   // MXJIT_CACHE_DIR, else $XDG_CACHE_HOME/mxjit, else ~/.cache/mxjit
   std::vector<std::string> prebuilt_dirs;  // MXJIT_CACHE_PREBUILT: read-only dirs searched first
   bool disk_cache = true;                  // MXJIT_DISABLE_DISK_CACHE=1 turns it off
+  std::uint64_t cache_max_bytes = 0;       // MXJIT_CACHE_MAX_BYTES: LRU-prune the disk cache above it (0: no cap)
   bool force_recompile = false;            // MXJIT_FORCE_RECOMPILE=1 ignores every cache on lookup
   bool dump_source = false, dump_ptx = false, dump_cubin = false, dump_sass = false;  // MXJIT_DUMP
   std::string dump_dir = "mxjit_dump";     // MXJIT_DUMP_DIR
@@ -39,6 +41,9 @@ struct EnvConfig {
   std::vector<std::pair<std::string, std::string>> code_affecting() const;
   bool any_dump() const { return dump_source || dump_ptx || dump_cubin || dump_sass; }
 };
+
+// "500M" -> 524288000; plain bytes or a K/M/G suffix. Throws Error(invalid_argument) naming `what`.
+std::uint64_t parse_byte_size(const std::string& text, const char* what);
 
 // Reads and validates the environment. Throws Error(invalid_argument) on a bad value.
 EnvConfig read_env();

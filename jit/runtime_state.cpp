@@ -30,7 +30,7 @@ const char* mxjit_version() { return MXJIT_VERSION_STRING; }
 
 RuntimeState::RuntimeState(EnvConfig config)
     : config_(std::move(config)),
-      disk_(config_.cache_dir, config_.prebuilt_dirs, config_.disk_cache),
+      disk_(config_.cache_dir, config_.prebuilt_dirs, config_.disk_cache, config_.cache_max_bytes),
       kernels_(config_, disk_) {
   set_log_level(config_.log_level);
 }

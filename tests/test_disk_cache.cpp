@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "jit/disk_cache.hpp"
+#include "jit/env.hpp"
 #include "jit/hash.hpp"
 #include "tests/test_support.hpp"
 
@@ -425,6 +426,51 @@ TEST_F(DiskCacheTest, ClearRemovesEveryEntryButNothingElse) {
   EXPECT_FALSE(load(a).has_value());
   EXPECT_EQ(read_bytes(dir / "root/keep.txt"), "user file");
   expect_round_trip(a);  // usable afterwards
+}
+
+}  // namespace
+}  // namespace mxjit
+
+namespace mxjit {
+namespace {
+
+TEST(DiskCacheCap, StoresBeyondTheCapEvictLeastRecentlyUsedFirst) {
+  const std::string root = ::testing::TempDir() + "mxjit-cap-" + std::to_string(::getpid());
+  std::filesystem::remove_all(root);
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  auto entry_for = [](int i) {
+    jit::CacheEntry e{"record " + std::to_string(i), "kernel", "source", std::string(1000, static_cast<char>('a' + i))};
+    return std::pair{jit::CacheKey{e.record, jit::xxh3_128_hex(e.record)}, e};
+  };
+  const std::uint64_t one = jit::DiskCache::serialize(entry_for(0).second).size();
+  jit::DiskCache capped(root, {}, true, 2 * one + one / 2);  // room for two entries
+  for (int i = 0; i < 3; ++i) {
+    auto [key, e] = entry_for(i);
+    ASSERT_TRUE(capped.store(key, "fam", arch, e));
+    // Distinct, increasing last-use times so the order of eviction is defined.
+    struct timespec when[2] = {{1000000000 + i, 0}, {1000000000 + i, 0}};
+    ::utimensat(AT_FDCWD, capped.entry_path(root, "fam", arch, key.hex).c_str(), when, 0);
+  }
+  // The third store took the cache over its cap: the oldest entry went, the newest two stay.
+  EXPECT_EQ(capped.list().size(), 2u);
+  EXPECT_FALSE(capped.load(entry_for(0).first, "fam", arch).has_value());
+  EXPECT_TRUE(capped.load(entry_for(2).first, "fam", arch).has_value());
+  std::filesystem::remove_all(root);
+}
+
+TEST(DiskCacheCap, ByteSizesParseWithSuffixesAndRejectGarbage) {
+  EXPECT_EQ(jit::parse_byte_size("1048576", "X"), 1048576u);
+  EXPECT_EQ(jit::parse_byte_size("500M", "X"), 500ull << 20);
+  EXPECT_EQ(jit::parse_byte_size("2G", "X"), 2ull << 30);
+  for (const char* bad : {"", "12Q", "-5", "5KB", "1.5M", "0x10", " 5", "99999999999999999999"}) {
+    try {
+      jit::parse_byte_size(bad, "MXJIT_CACHE_MAX_BYTES");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("MXJIT_CACHE_MAX_BYTES='") + bad + "'"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "commands.hpp"
+#include "jit/env.hpp"
 #include "jit/runtime_state.hpp"
 
 namespace mxjit::tools {
@@ -22,28 +23,13 @@ constexpr int exit_disabled = 1;
 constexpr int exit_bad_entries = 3;
 
 // "1048576", "500K", "500M", "2G" (binary multiples: K = 1024); nullopt for anything else, or on overflow.
+// The rule is the library's (MXJIT_CACHE_MAX_BYTES reads sizes the same way).
 std::optional<std::uint64_t> parse_size(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || text.size() - digits > 1) return std::nullopt;
-  int shift = 0;
-  if (digits < text.size()) {
-    switch (text[digits]) {
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      default: return std::nullopt;
-    }
+  try {
+    return jit::parse_byte_size(text, "--max-size");
+  } catch (const Error&) {
+    return std::nullopt;
   }
-  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < digits; ++i) {
-    const std::uint64_t d = static_cast<std::uint64_t>(text[i] - '0');
-    if (value > (max - d) / 10) return std::nullopt;
-    value = value * 10 + d;
-  }
-  if (value > (max >> shift)) return std::nullopt;
-  return value << shift;
 }
 
 // "1.5 MiB"-style, for people; exact byte counts are printed next to it.

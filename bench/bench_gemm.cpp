@@ -46,22 +46,34 @@ TensorView scale_view(std::uint64_t ptr, std::int64_t rows, std::int64_t k) {
   return v;
 }
 
+// Random pre-quantized GEMM operands x [m, k], W [n, k] (scale rows padded to 4 bytes) and a bf16 output.
+struct GemmOperands {
+  runtime::DeviceBuffer a, a_scales, b, b_scales, out;
+  TensorView a_view, as_view, b_view, bs_view, out_view;
+  GemmOperands(std::int64_t m, std::int64_t n, std::int64_t k, std::mt19937& rng) {
+    const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
+    a = random_bytes(m * k, false, rng);
+    a_scales = random_bytes(m * sstride, true, rng);
+    b = random_bytes(n * k, false, rng);
+    b_scales = random_bytes(n * sstride, true, rng);
+    out = runtime::DeviceBuffer(static_cast<std::size_t>(m * n * 2));
+    a_view = TensorView::contiguous(a.get(), DType::e4m3, {m, k});
+    as_view = scale_view(a_scales.get(), m, k);
+    b_view = TensorView::contiguous(b.get(), DType::e4m3, {n, k});
+    bs_view = scale_view(b_scales.get(), n, k);
+    out_view = TensorView::contiguous(out.get(), DType::bf16, {m, n});
+  }
+};
+
 void BM_Linear(benchmark::State& state) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
   const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   const CUstream stream = gpu->stream->get();
   std::mt19937 rng(7);
-  const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
-  // The GEMM alone on pre-quantized operands.
-  auto a = random_bytes(m * k, false, rng), as = random_bytes(m * sstride, true, rng);
-  auto b = random_bytes(n * k, false, rng), bs = random_bytes(n * sstride, true, rng);
-  runtime::DeviceBuffer out(static_cast<std::size_t>(m * n * 2));
+  const GemmOperands g(m, n, k, rng);  // the GEMM alone on pre-quantized operands
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(gemm_mxfp8_workspace_bytes(m, n, k), 16));
   workspace.fill(0, stream);
-  const TensorView a_view = TensorView::contiguous(a.get(), DType::e4m3, {m, k});
-  const TensorView b_view = TensorView::contiguous(b.get(), DType::e4m3, {n, k});
-  const TensorView out_view = TensorView::contiguous(out.get(), DType::bf16, {m, n});
   // The linear method end to end: quantize x, GEMM.
   Mxfp8Linear linear(k, {n}, k, n, DType::bf16, {.max_tokens = m});
   {
@@ -78,10 +90,10 @@ void BM_Linear(benchmark::State& state) {
   double gemm_ms = 0, linear_ms = 0, bf16_ms = 0, fp8_ms = 0;
   for (auto _ : state) {
     gemm_ms = timer.median_ms([&] {
-      gemm_mxfp8(a_view, scale_view(as.get(), m, k), b_view, scale_view(bs.get(), n, k), nullptr, out_view,
-                 workspace.get(), workspace.size(), stream);
+      gemm_mxfp8(g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view, workspace.get(), workspace.size(),
+                 stream);
     }, samples);
-    linear_ms = timer.median_ms([&] { linear.apply(x_view, nullptr, out_view, stream); }, samples);
+    linear_ms = timer.median_ms([&] { linear.apply(x_view, nullptr, g.out_view, stream); }, samples);
     bf16_ms = timer.median_ms([&] { bf16.run(); }, samples);
     fp8_ms = timer.median_ms([&] { fp8.run(); }, samples);
     state.SetIterationTime(gemm_ms * 1e-3);
@@ -107,10 +119,7 @@ void BM_GemmDecodeTile(benchmark::State& state) {
   if (m > ops::gemm_tiles[tile].bn) return state.SkipWithError("tile too narrow for M");
   const CUstream stream = gpu->stream->get();
   std::mt19937 rng(11);
-  const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
-  auto a = random_bytes(m * k, false, rng), as = random_bytes(m * sstride, true, rng);
-  auto b = random_bytes(n * k, false, rng), bs = random_bytes(n * sstride, true, rng);
-  runtime::DeviceBuffer out(static_cast<std::size_t>(m * n * 2));
+  const GemmOperands g(m, n, k, rng);
   const runtime::DeviceInfo& info = runtime::device_info(0);
   const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::mma, m, n, k, info.sm_count, info.smem_per_sm, tile);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
@@ -119,10 +128,8 @@ void BM_GemmDecodeTile(benchmark::State& state) {
   double ms = 0;
   for (auto _ : state) {
     ms = timer.median_ms([&] {
-      ops::launch_gemm(ops::GemmFamily::mma, TensorView::contiguous(a.get(), DType::e4m3, {m, k}), scale_view(as.get(), m, k),
-                       TensorView::contiguous(b.get(), DType::e4m3, {n, k}), scale_view(bs.get(), n, k), nullptr,
-                       TensorView::contiguous(out.get(), DType::bf16, {m, n}), workspace.get(), workspace.size(), stream,
-                       tile);
+      ops::launch_gemm(ops::GemmFamily::mma, g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view,
+                       workspace.get(), workspace.size(), stream, tile);
     });
     state.SetIterationTime(ms * 1e-3);
   }

@@ -28,8 +28,8 @@ KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
   return table;
 }
 
-void check_operand(const TensorView& data, const TensorView& scales, std::int64_t k, const char* name) {
-  const std::string what(name), swhat = what + "_scales";
+void check_operand(const TensorView& data, const TensorView& scales, std::int64_t k, std::string_view what,
+                   std::string_view swhat) {
   require_dtype(data, {DType::e4m3, DType::u8}, what);
   require_matrix(data, -1, k, what);
   require_pointer(data.data, 16, what);
@@ -176,8 +176,8 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
   if (k % 32 != 0 || k == 0)
     invalid_argument(fmt::format("MXFP8 requires K (the reduction dimension) to be a positive multiple of 32, got K = {}", k));
   if (m < 1 || n < 1) invalid_argument(fmt::format("gemm_mxfp8: need M >= 1 and N >= 1, got M = {}, N = {}", m, n));
-  check_operand(a, a_scales, k, "a");
-  check_operand(b, b_scales, k, "b");
+  check_operand(a, a_scales, k, "a", "a_scales");
+  check_operand(b, b_scales, k, "b", "b_scales");
   require_dtype(out, {DType::bf16, DType::fp16}, "out");
   require_matrix(out, m, n, "out");
   require_pointer(out.data, 2, "out");

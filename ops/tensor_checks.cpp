@@ -21,13 +21,13 @@ bool same_shape(const TensorView& a, const TensorView& b) {
   return true;
 }
 
-void require_pointer(std::uint64_t ptr, unsigned alignment, const std::string& what) {
+void require_pointer(std::uint64_t ptr, unsigned alignment, std::string_view what) {
   if (ptr == 0) invalid_argument(fmt::format("{} pointer is null", what));
   if (ptr % alignment != 0)
     invalid_argument(fmt::format("{} pointer {:#x} is not {}-byte aligned", what, ptr, alignment));
 }
 
-void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, const std::string& what) {
+void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, std::string_view what) {
   if (t.ndim != 2) invalid_argument(fmt::format("{} must be 2-D, got shape {}", what, shape_text(t)));
   if ((rows >= 0 && t.shape[0] != rows) || (cols >= 0 && t.shape[1] != cols))
     invalid_argument(fmt::format("{} has shape {}, expected [{}, {}]", what, shape_text(t),
@@ -37,12 +37,11 @@ void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, c
     invalid_argument(fmt::format("{} row stride {} is below its width {}", what, t.strides[0], t.shape[1]));
 }
 
-void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, const std::string& what) {
-  std::string names;
-  for (DType d : allowed) {
+void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, std::string_view what) {
+  for (DType d : allowed)
     if (t.dtype == d) return;
-    names += fmt::format("{}{}", names.empty() ? "" : " or ", to_string(d));
-  }
+  std::string names;
+  for (DType d : allowed) names += fmt::format("{}{}", names.empty() ? "" : " or ", to_string(d));
   invalid_argument(fmt::format("{} dtype must be {}, got {}", what, names, to_string(t.dtype)));
 }
 

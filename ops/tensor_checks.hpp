@@ -1,8 +1,10 @@
 // Argument checks shared by the ops: each throws Error(invalid_argument) naming the value and the rule.
+// Names are string_views: the checks run on every op call and must not allocate unless they throw.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "mxjit/types.hpp"
 
@@ -12,9 +14,9 @@ namespace mxjit::ops {
 std::string shape_text(const TensorView& t);  // "[4, 64]"
 bool same_shape(const TensorView& a, const TensorView& b);
 // Non-null and aligned to `alignment` bytes.
-void require_pointer(std::uint64_t ptr, unsigned alignment, const std::string& what);
+void require_pointer(std::uint64_t ptr, unsigned alignment, std::string_view what);
 // ndim == 2, the given sizes (negative: any), unit column stride.
-void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, const std::string& what);
-void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, const std::string& what);
+void require_matrix(const TensorView& t, std::int64_t rows, std::int64_t cols, std::string_view what);
+void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, std::string_view what);
 
 }  // namespace mxjit::ops

@@ -27,6 +27,8 @@ constexpr EnvVarInfo registry[] = {
     {"MXJIT_DUMP", "comma list of source, ptx, cubin, sass", false,
      "write each compiled kernel's artifacts to MXJIT_DUMP_DIR (sass needs nvdisasm on PATH)"},
     {"MXJIT_DUMP_DIR", "a directory path", false, "where MXJIT_DUMP writes (default ./mxjit_dump)"},
+    {"MXJIT_TUNING_DB", "a file path", false,
+     "the tuning database dispatch consults (default <cache dir>/tuning.json; written by mxjit tune)"},
     {"MXJIT_LOG_LEVEL", "error, warn, info, debug", false, "verbosity of messages on stderr (default warn)"},
     {"MXJIT_LOG", "comma list of compile, cache", false,
      "compile: log each NVRTC compile with its options and time; cache: log hits and misses"},
@@ -136,6 +138,7 @@ EnvConfig read_env() {
     if (item == "sass") c.dump_sass = true;
   });
   if (const char* v = get("MXJIT_DUMP_DIR")) c.dump_dir = v;
+  c.tuning_db = get("MXJIT_TUNING_DB") ? get("MXJIT_TUNING_DB") : c.cache_dir + "/tuning.json";
   parse_list("MXJIT_LOG", {"compile", "cache"}, [&](const std::string& item) {
     if (item == "compile") c.log_compile = true;
     if (item == "cache") c.log_cache = true;

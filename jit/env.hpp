@@ -33,6 +33,7 @@ struct EnvConfig {
   bool force_recompile = false;            // MXJIT_FORCE_RECOMPILE=1 ignores every cache on lookup
   bool dump_source = false, dump_ptx = false, dump_cubin = false, dump_sass = false;  // MXJIT_DUMP
   std::string dump_dir = "mxjit_dump";     // MXJIT_DUMP_DIR
+  std::string tuning_db;                   // MXJIT_TUNING_DB, else <cache_dir>/tuning.json
   LogLevel log_level = LogLevel::warn;     // MXJIT_LOG_LEVEL
   bool log_compile = false, log_cache = false;  // MXJIT_LOG=compile,cache
   bool lineinfo = false;                   // MXJIT_LINEINFO=1 adds -lineinfo (changes code)

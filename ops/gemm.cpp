@@ -1,10 +1,17 @@
 #include "ops/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include <fmt/format.h>
 
+#include "jit/log.hpp"
+#include "jit/nvrtc_compiler.hpp"
+#include "jit/runtime_state.hpp"
+#include "jit/version.hpp"
 #include "mxjit/error.hpp"
+#include "runtime/driver_api.hpp"
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
@@ -64,6 +71,44 @@ unsigned GemmTile::smem_bytes() const {
 std::string GemmTile::name() const {
   return fmt::format("{}_{}x{}_w{}x{}_s{}{}", family == GemmFamily::wgmma ? "wgmma" : "mma", bm, bn, warps_m, warps_n,
                      stages, swap_ab ? "_swap" : "");
+}
+
+int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
+                     DType out) {
+  if (const jit::TuningChoice* c = tuning.find({jit::TuningKey::bucket_of(m), n, k, out})) {
+    const int t = c->tile;
+    if (t >= 0 && t < static_cast<int>(std::size(gemm_tiles)) && gemm_tiles[t].family == family &&
+        (!gemm_tiles[t].swap_ab || m <= gemm_tiles[t].bn))
+      return t;
+  }
+  return gemm_tile_for(family, m);
+}
+
+const jit::TuningDb& gemm_tuning(int device) {
+  constexpr int max_devices = 64;
+  static std::atomic<const jit::TuningDb*> loaded[max_devices] = {};
+  static std::mutex loading;
+  if (device < 0 || device >= max_devices) throw Error(ErrorCode::unsupported, fmt::format("device ordinal {}", device));
+  if (const jit::TuningDb* db = loaded[device].load(std::memory_order_acquire)) return *db;
+  std::lock_guard lock(loading);
+  if (const jit::TuningDb* db = loaded[device].load(std::memory_order_acquire)) return *db;
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  int driver = 0;
+  runtime::driver().cuDriverGetVersion(&driver);
+  const jit::TuningEnvironment env{info.name, info.arch.name(), std::to_string(driver), jit::nvrtc_version_string(),
+                                   jit::mxjit_version()};
+  // Kept for the life of the process, like loaded kernels. A broken file must not stop serving: warn and
+  // dispatch by the heuristic (mxjit tune and the tests see the error itself through TuningDb::load).
+  const std::string& path = jit::RuntimeState::get().config().tuning_db;
+  jit::TuningDb tuned(env);
+  try {
+    tuned = jit::TuningDb::load(path, env);
+  } catch (const Error& e) {
+    jit::log(jit::LogLevel::warn, "{}; dispatching by the built-in heuristic", e.what());
+  }
+  const auto* db = new jit::TuningDb(std::move(tuned));
+  loaded[device].store(db, std::memory_order_release);
+  return *db;
 }
 
 int gemm_tile_for(GemmFamily family, std::int64_t m) {
@@ -150,11 +195,18 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
   if (m < 1 || n < 1 || k < 32 || k % 32 != 0)
     ops::invalid_argument(fmt::format("gemm_mxfp8_workspace_bytes: need M, N >= 1 and K a positive multiple of 32, "
                                       "got M = {}, N = {}, K = {}", m, n, k));
-  const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
-  // Room for either family: tests and tuning may run the portable one on any GPU.
+  const int device = runtime::current_device();
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  // Room for either family (tests and tuning may run the portable one on any GPU) and for whatever tile
+  // the tuning database picks for either output type.
   std::uint64_t bytes = 0;
-  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma})
-    bytes = std::max(bytes, ops::plan_gemm(f, m, n, k, info.sm_count, info.smem_per_sm).workspace_bytes);
+  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma}) {
+    if (!ops::gemm_family_supported(f, info.arch)) continue;
+    for (DType out : {DType::bf16, DType::fp16}) {
+      const int tile = ops::choose_gemm_tile(ops::gemm_tuning(device), f, m, n, k, out);
+      bytes = std::max(bytes, ops::plan_gemm(f, m, n, k, info.sm_count, info.smem_per_sm, tile).workspace_bytes);
+    }
+  }
   return bytes;
 }
 
@@ -194,7 +246,9 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
   const runtime::DeviceInfo& info = runtime::device_info(device);
   if (!gemm_family_supported(family, info.arch))
     throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
-  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile_override);
+  const int tile_choice =
+      tile_override >= 0 ? tile_override : choose_gemm_tile(gemm_tuning(device), family, m, n, k, out.dtype);
+  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile_choice);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));

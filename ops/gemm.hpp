@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "jit/kernel_spec.hpp"
+#include "jit/tuning_db.hpp"
 #include "mxjit/gemm.hpp"
 #include "runtime/kernel.hpp"
 
@@ -64,6 +65,15 @@ struct GemmPlan {
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
 // The tile the heuristic picks for M tokens (an index into gemm_tiles).
 int gemm_tile_for(GemmFamily family, std::int64_t m);
+
+// The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a
+// tile of `family` that can hold M, else the heuristic's.
+int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
+                     DType out);
+
+// The tuning database for `device`: loaded once, then a lock-free read; an unreadable or corrupt file is
+// reported once as a warning and treated as empty.
+const jit::TuningDb& gemm_tuning(int device);
 
 // `tile` >= 0 forces that tile (an index into gemm_tiles of the same family), e.g. for tuning.
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,

@@ -1,0 +1,133 @@
+// The tuning database: round trip, merge on save, environment mismatch, corrupt files, and dispatch
+// consulting it (through the pure tile choice, so no GPU is needed).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "jit/tuning_db.hpp"
+#include "ops/gemm.hpp"
+#include "tests/test_support.hpp"
+
+namespace mxjit {
+namespace {
+
+using jit::TuningChoice;
+using jit::TuningDb;
+using jit::TuningEnvironment;
+using jit::TuningKey;
+using mxjit::testing::error_message;
+
+const TuningEnvironment here{"NVIDIA H100 80GB HBM3", "sm_90a", "13000", "13.0", "0.1.0"};
+
+// A fresh path in the temp dir, removed again when the test ends.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const char* name)
+      : path(::testing::TempDir() + "mxjit-tuning-" + std::to_string(::getpid()) + "-" + name + ".json") {
+    std::filesystem::remove(path);
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST(TuningDb, BucketsAreThePowersOfTwoAbove) {
+  EXPECT_EQ(TuningKey::bucket_of(1), 1);
+  EXPECT_EQ(TuningKey::bucket_of(9), 16);
+  EXPECT_EQ(TuningKey::bucket_of(16), 16);
+  EXPECT_EQ(TuningKey::bucket_of(2049), 4096);
+}
+
+TEST(TuningDb, MissingFileIsEmptyAndSaveLoadRoundTrips) {
+  const TempFile file("roundtrip");
+  const std::string& path = file.path;
+  EXPECT_EQ(TuningDb::load(path, here).size(), 0u);
+  TuningDb db(here);
+  db.set({16, 28672, 4096, DType::bf16}, {7, 61.5});
+  db.set({1, 4096, 14336, DType::fp16}, {3, 30.0});
+  db.save(path);
+  const TuningDb back = TuningDb::load(path, here);
+  ASSERT_EQ(back.size(), 2u);
+  ASSERT_NE(back.find({16, 28672, 4096, DType::bf16}), nullptr);
+  EXPECT_EQ(back.find({16, 28672, 4096, DType::bf16})->tile, 7);
+  EXPECT_EQ(back.find({1, 4096, 14336, DType::fp16})->microseconds, 30.0);
+  EXPECT_EQ(back.find({16, 28672, 4096, DType::fp16}), nullptr);  // another output type
+}
+
+TEST(TuningDb, SaveMergesWithWhatIsOnDisk) {
+  const TempFile file("merge");
+  const std::string& path = file.path;
+  TuningDb first(here), second(here);
+  first.set({1, 100, 64, DType::bf16}, {3, 1.0});
+  first.save(path);
+  second.set({2, 100, 64, DType::bf16}, {4, 2.0});
+  second.set({1, 100, 64, DType::bf16}, {7, 0.5});  // a newer result for the same key wins
+  second.save(path);
+  const TuningDb back = TuningDb::load(path, here);
+  EXPECT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.find({1, 100, 64, DType::bf16})->tile, 7);
+  EXPECT_EQ(back.find({2, 100, 64, DType::bf16})->tile, 4);
+  for (const auto& entry : std::filesystem::directory_iterator(::testing::TempDir()))
+    EXPECT_EQ(entry.path().string().find(path + ".tmp"), std::string::npos) << "temp file left behind";
+}
+
+TEST(TuningDb, AnotherEnvironmentIsIgnored) {
+  const TempFile file("env");
+  const std::string& path = file.path;
+  TuningDb db(here);
+  db.set({1, 100, 64, DType::bf16}, {3, 1.0});
+  db.save(path);
+  TuningEnvironment other = here;
+  other.driver = "12080";
+  EXPECT_EQ(TuningDb::load(path, other).size(), 0u);
+  EXPECT_EQ(TuningDb::load(path, here).size(), 1u);
+}
+
+TEST(TuningDb, CorruptFilesAreErrorsNamingTheFile) {
+  const TempFile file("corrupt");
+  const std::string& path = file.path;
+  write(path, "{ not json");
+  std::string what = error_message(ErrorCode::io_error, [&] { TuningDb::load(path, here); });
+  EXPECT_NE(what.find(path), std::string::npos) << what;
+  EXPECT_NE(what.find("not valid JSON"), std::string::npos) << what;
+  std::filesystem::remove(path);  // save() merges with the file on disk, and refuses a corrupt one
+  TuningDb valid(here);
+  valid.save(path);  // a well-formed file of this environment, then one bad entry planted in it
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string empty_entries = R"("entries": {})";
+  text.replace(text.find(empty_entries), empty_entries.size(), R"("entries": {"gemm m<=3 n=1": {"tile": 1}})");
+  write(path, text);
+  what = error_message(ErrorCode::io_error, [&] { TuningDb::load(path, here); });
+  EXPECT_NE(what.find("bad entry 'gemm m<=3 n=1'"), std::string::npos) << what;
+  write(path, R"({"format": 9})");
+  EXPECT_NE(error_message(ErrorCode::io_error, [&] { TuningDb::load(path, here); }).find("expected format 1"),
+            std::string::npos);
+}
+
+TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
+  using ops::GemmFamily;
+  TuningDb db(here);
+  const int heuristic = ops::gemm_tile_for(GemmFamily::mma, 5);
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), heuristic);
+  int candidate = -1, wgmma_tile = -1;
+  for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
+    const ops::GemmTile& t = ops::gemm_tiles[i];
+    if (t.family == GemmFamily::mma && t.max_tokens == 0 && t.bn == 8) candidate = i;
+    if (t.family == GemmFamily::wgmma && wgmma_tile < 0) wgmma_tile = i;
+  }
+  ASSERT_GE(candidate, 0);
+  db.set({8, 28672, 4096, DType::bf16}, {candidate, 60.0});  // M in (4, 8]
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), candidate);
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::fp16), heuristic);  // not tuned
+  db.set({16, 28672, 4096, DType::bf16}, {candidate, 60.0});  // an 8-token tile cannot hold M = 12
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 12, 28672, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 12));
+  db.set({8, 4096, 4096, DType::bf16}, {wgmma_tile, 1.0});  // another family's tile is ignored
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 8));
+  db.set({8, 4096, 1024, DType::bf16}, {999, 1.0});  // out of range
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 8));
+}
+
+}  // namespace
+}  // namespace mxjit

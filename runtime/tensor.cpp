@@ -81,8 +81,6 @@ bool TensorView::is_contiguous() const noexcept {
   return true;
 }
 
-std::size_t TensorView::nbytes() const noexcept { return static_cast<std::size_t>(numel()) * element_size(dtype); }
-
 const char* to_string(ErrorCode code) noexcept {
   switch (code) {
     case ErrorCode::invalid_argument: return "invalid_argument";

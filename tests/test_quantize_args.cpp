@@ -124,6 +124,18 @@ void expect_device_needed(const Call& call) {
   }).join();
 }
 
+TEST(TensorViewBasics, ElementSizesAndContiguity) {
+  EXPECT_EQ(element_size(DType::bf16), 2u);
+  EXPECT_EQ(element_size(DType::f32), 4u);
+  EXPECT_EQ(element_size(DType::e4m3), 1u);
+  TensorView t = TensorView::contiguous(0x100, DType::bf16, {2, 3, 64});
+  EXPECT_EQ(t.numel(), 384);
+  EXPECT_EQ(t.stride(-2), 64);
+  EXPECT_TRUE(t.is_contiguous());
+  t.strides[1] = 128;
+  EXPECT_FALSE(t.is_contiguous());
+}
+
 TEST(QuantizeArgs, ValidCallsGetAsFarAsTheDevice) {
   Call linear;
   expect_device_needed(linear);

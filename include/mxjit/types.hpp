@@ -45,7 +45,6 @@ struct TensorView {
   std::int64_t size(int dim) const;     // negative dims count from the end
   std::int64_t stride(int dim) const;   // negative dims count from the end
   bool is_contiguous() const noexcept;
-  std::size_t nbytes() const noexcept;  // numel * element size (contiguous footprint)
 };
 
 }  // namespace mxjit

@@ -213,13 +213,12 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
 void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView& b, const TensorView& b_scales,
                 const TensorView* bias, const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,
                 CUstream stream) {
-  const jit::Arch& arch = runtime::device_info(runtime::current_device()).arch;
-  ops::launch_gemm(ops::default_gemm_family(arch), a, a_scales, b, b_scales, bias, out, workspace, workspace_bytes, stream);
+  ops::launch_gemm(std::nullopt, a, a_scales, b, b_scales, bias, out, workspace, workspace_bytes, stream);
 }
 
 namespace ops {
 
-void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
                  std::uint64_t workspace_bytes, CUstream stream, int tile_override) {
   if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
@@ -244,6 +243,7 @@ void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_sca
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
+  const GemmFamily family = requested.value_or(default_gemm_family(info.arch));
   if (!gemm_family_supported(family, info.arch))
     throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
   const int tile_choice =

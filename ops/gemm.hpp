@@ -79,9 +79,10 @@ const jit::TuningDb& gemm_tuning(int device);
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile = -1);
 
-// gemm_mxfp8 with the kernel family, and optionally the tile, chosen by the caller (tests run both
-// families on one GPU; benchmarks and tuning sweep tiles). The workspace must fit plan_gemm's.
-void launch_gemm(GemmFamily family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+// gemm_mxfp8 with the kernel family (nullopt: the arch's default), and optionally the tile, chosen by
+// the caller (tests run both families on one GPU; benchmarks and tuning sweep tiles). The workspace
+// must fit plan_gemm's.
+void launch_gemm(std::optional<GemmFamily> family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
                  std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 

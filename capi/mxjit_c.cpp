@@ -41,7 +41,7 @@ mxjit::TensorView to_view(const mxjit_tensor* t, const char* what) {
   require(t, what);
   if (t->ndim < 1 || t->ndim > mxjit::TensorView::max_dims)
     throw mxjit::Error(mxjit::ErrorCode::invalid_argument, fmt::format("{}: ndim {} not in [1, 3]", what, t->ndim));
-  if (t->dtype < MXJIT_DTYPE_BF16 || t->dtype > MXJIT_DTYPE_U8)
+  if (t->dtype < MXJIT_DTYPE_BF16 || t->dtype > MXJIT_DTYPE_I32)
     throw mxjit::Error(mxjit::ErrorCode::invalid_argument,
                        fmt::format("{}: unknown dtype {}", what, static_cast<int>(t->dtype)));
   mxjit::TensorView v;

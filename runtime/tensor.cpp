@@ -9,7 +9,8 @@ std::size_t element_size(DType dtype) noexcept {
   switch (dtype) {
     case DType::bf16:
     case DType::fp16: return 2;
-    case DType::f32: return 4;
+    case DType::f32:
+    case DType::i32: return 4;
     case DType::e4m3:
     case DType::e8m0:
     case DType::u8: return 1;
@@ -25,6 +26,7 @@ std::string_view to_string(DType dtype) noexcept {
     case DType::e4m3: return "e4m3";
     case DType::e8m0: return "e8m0";
     case DType::u8: return "u8";
+    case DType::i32: return "i32";
   }
   return "?";
 }

@@ -28,7 +28,8 @@ typedef enum {
   MXJIT_DTYPE_F32 = 2,
   MXJIT_DTYPE_E4M3 = 3,
   MXJIT_DTYPE_E8M0 = 4,
-  MXJIT_DTYPE_U8 = 5
+  MXJIT_DTYPE_U8 = 5,
+  MXJIT_DTYPE_I32 = 6
 } mxjit_dtype;
 
 typedef enum { MXJIT_SCALE_LINEAR = 0, MXJIT_SCALE_SWIZZLED_128X4 = 1 } mxjit_scale_layout;

@@ -10,7 +10,7 @@ namespace mxjit {
 
 enum class LogLevel : int { error = 0, warn = 1, info = 2, debug = 3 };
 
-enum class DType : int { bf16 = 0, fp16 = 1, f32 = 2, e4m3 = 3, e8m0 = 4, u8 = 5 };
+enum class DType : int { bf16 = 0, fp16 = 1, f32 = 2, e4m3 = 3, e8m0 = 4, u8 = 5, i32 = 6 };
 
 std::size_t element_size(DType dtype) noexcept;
 std::string_view to_string(DType dtype) noexcept;

@@ -7,11 +7,8 @@
 #include <fmt/format.h>
 
 #include "jit/log.hpp"
-#include "jit/nvrtc_compiler.hpp"
 #include "jit/runtime_state.hpp"
-#include "jit/version.hpp"
 #include "mxjit/error.hpp"
-#include "runtime/driver_api.hpp"
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
@@ -33,21 +30,6 @@ int out_index(DType out) { return out == DType::fp16 ? 1 : 0; }
 KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
   static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> table;
   return table;
-}
-
-void check_operand(const TensorView& data, const TensorView& scales, std::int64_t k, std::string_view what,
-                   std::string_view swhat) {
-  require_dtype(data, {DType::e4m3, DType::u8}, what);
-  require_matrix(data, -1, k, what);
-  require_pointer(data.data, 16, what);
-  if (data.strides[0] % 16 != 0)
-    invalid_argument(fmt::format("{} row stride {} must be a multiple of 16 bytes", what, data.strides[0]));
-  require_dtype(scales, {DType::e8m0, DType::u8}, swhat);
-  require_matrix(scales, data.shape[0], k / 32, swhat);
-  require_pointer(scales.data, 4, swhat);
-  if (scales.strides[0] % 4 != 0)
-    invalid_argument(fmt::format("{} row stride {} must be a multiple of 4 bytes (pad rows to round_up(K/32, 4))",
-                                 swhat, scales.strides[0]));
 }
 
 }  // namespace
@@ -92,11 +74,7 @@ const jit::TuningDb& gemm_tuning(int device) {
   if (const jit::TuningDb* db = loaded[device].load(std::memory_order_acquire)) return *db;
   std::lock_guard lock(loading);
   if (const jit::TuningDb* db = loaded[device].load(std::memory_order_acquire)) return *db;
-  const runtime::DeviceInfo& info = runtime::device_info(device);
-  int driver = 0;
-  runtime::driver().cuDriverGetVersion(&driver);
-  const jit::TuningEnvironment env{info.name, info.arch.name(), std::to_string(driver), jit::nvrtc_version_string(),
-                                   jit::mxjit_version()};
+  const jit::TuningEnvironment env = jit::tuning_environment(device);
   // Kept for the life of the process, like loaded kernels. A broken file must not stop serving: warn and
   // dispatch by the heuristic (mxjit tune and the tests see the error itself through TuningDb::load).
   const std::string& path = jit::RuntimeState::get().config().tuning_db;
@@ -227,8 +205,8 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   if (k % 32 != 0 || k == 0)
     invalid_argument(fmt::format("MXFP8 requires K (the reduction dimension) to be a positive multiple of 32, got K = {}", k));
   if (m < 1 || n < 1) invalid_argument(fmt::format("gemm_mxfp8: need M >= 1 and N >= 1, got M = {}, N = {}", m, n));
-  check_operand(a, a_scales, k, "a", "a_scales");
-  check_operand(b, b_scales, k, "b", "b_scales");
+  require_mxfp8_matrix(a, a_scales, k, "a", "a_scales");
+  require_mxfp8_matrix(b, b_scales, k, "b", "b_scales");
   require_dtype(out, {DType::bf16, DType::fp16}, "out");
   require_matrix(out, m, n, "out");
   require_pointer(out.data, 2, "out");

@@ -45,4 +45,19 @@ void require_dtype(const TensorView& t, std::initializer_list<DType> allowed, st
   invalid_argument(fmt::format("{} dtype must be {}, got {}", what, names, to_string(t.dtype)));
 }
 
+void require_mxfp8_matrix(const TensorView& data, const TensorView& scales, std::int64_t k, std::string_view what,
+                          std::string_view scales_what) {
+  require_dtype(data, {DType::e4m3, DType::u8}, what);
+  require_matrix(data, -1, k, what);
+  require_pointer(data.data, 16, what);
+  if (data.strides[0] % 16 != 0)
+    invalid_argument(fmt::format("{} row stride {} must be a multiple of 16 bytes", what, data.strides[0]));
+  require_dtype(scales, {DType::e8m0, DType::u8}, scales_what);
+  require_matrix(scales, data.shape[0], k / 32, scales_what);
+  require_pointer(scales.data, 4, scales_what);
+  if (scales.strides[0] % 4 != 0)
+    invalid_argument(fmt::format("{} row stride {} must be a multiple of 4 bytes (pad rows to round_up(K/32, 4))",
+                                 scales_what, scales.strides[0]));
+}
+
 }  // namespace mxjit::ops

@@ -43,15 +43,22 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
-// Copies the 4 scale bytes of K bytes [k0, k0 + 128) for rows [row0, row0 + Rows) into dst[r].
-template <int Rows, int Threads>
-__device__ __forceinline__ void load_scales(unsigned int* dst, const unsigned char* src, int ld_s, int rows, int k,
-                                            int row0, int k0) {
+// Stage row r -> source row of a dense operand: rows [row0, row0 + Rows) of `rows`, -1 (zeros) past the end.
+struct RowRange {
+  int row0, rows;
+  __device__ __forceinline__ int operator()(int r) const { return row0 + r < rows ? row0 + r : -1; }
+};
+
+// Copies the 4 scale bytes of K bytes [k0, k0 + 128) of each stage row r < Rows into dst[r]; row_of(r)
+// names the source row, -1 for a row of zeros.
+template <int Rows, int Threads, class RowOf>
+__device__ __forceinline__ void load_scales(unsigned int* dst, const unsigned char* src, int ld_s, int k, int k0,
+                                            const RowOf& row_of) {
   for (int r = threadIdx.x; r < Rows; r += Threads) {
     const int blocks_left = (k - k0) / 32;  // > 0: the stage starts inside K
-    const bool in = row0 + r < rows;
-    const unsigned char* g = in ? src + (row0 + r) * static_cast<long long>(ld_s) + k0 / 32 : src;
-    cp_async<4>(&dst[r], g, in ? (blocks_left < 4 ? blocks_left : 4) : 0);
+    const int row = row_of(r);
+    const unsigned char* g = row >= 0 ? src + row * static_cast<long long>(ld_s) + k0 / 32 : src;
+    cp_async<4>(&dst[r], g, row >= 0 ? (blocks_left < 4 ? blocks_left : 4) : 0);
   }
 }
 

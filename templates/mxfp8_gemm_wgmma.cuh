@@ -35,7 +35,7 @@ __device__ __forceinline__ void load_operand_core(unsigned char* dst, unsigned i
     const bool in = row0 + r < rows && k0 + kc * 16 < k;
     cp_async<16>(dst + core_matrix_offset(r, kc), in ? src + (row0 + r) * ld + k0 + kc * 16 : src, in ? 16 : 0);
   }
-  load_scales<Rows, Threads>(dst_scales, src_scales, ld_s, rows, k, row0, k0);
+  load_scales<Rows, Threads>(dst_scales, src_scales, ld_s, k, k0, RowRange{row0, rows});
 }
 
 template <int BM, int BN, int Stages, class Out, bool SwapAB>

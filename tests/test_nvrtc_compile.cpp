@@ -8,6 +8,7 @@
 #include "jit/nvrtc_compiler.hpp"
 #include "mxjit/error.hpp"
 #include "ops/gemm.hpp"
+#include "ops/grouped_gemm.hpp"
 #include "ops/quantize.hpp"
 
 namespace mxjit {
@@ -36,6 +37,20 @@ TEST_P(QuantizeVariantCompiles, EveryGemmTileToCubinWithoutSpills) {
     SCOPED_TRACE(spec.display_name());
     jit::CompileOutput out = jit::compile_cubin(spec, options, "");
     EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
+    EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
+  }
+}
+
+TEST_P(QuantizeVariantCompiles, EveryGroupedGemmTileToCubinWithoutSpills) {
+  const jit::Arch arch = jit::Arch::parse(GetParam());
+  std::vector<std::string> options = jit::nvrtc_options(arch, false);
+  options.push_back("--ptxas-options=-v");
+  for (const ops::GemmTile& tile : ops::grouped_gemm_tiles) {
+    const jit::KernelSpec spec = ops::grouped_gemm_kernel_spec(tile, DType::bf16, arch);
+    SCOPED_TRACE(spec.display_name());
+    jit::CompileOutput out = jit::compile_cubin(spec, options, "");
+    EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
+    EXPECT_NE(out.lowered_name.find("mxfp8_grouped_gemm_kernel"), std::string::npos);
     EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
   }
 }

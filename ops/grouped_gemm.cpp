@@ -1,0 +1,186 @@
+#include "ops/grouped_gemm.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "mxjit/error.hpp"
+#include "ops/kernel_table.hpp"
+#include "ops/tensor_checks.hpp"
+#include "runtime/device.hpp"
+#include "templates/mxfp8_grouped_gemm_params.cuh"
+
+namespace mxjit {
+namespace ops {
+namespace {
+
+constexpr int tile_count = static_cast<int>(std::size(grouped_gemm_tiles));
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+KernelTable<tile_count * 2>& grouped_kernels() {
+  static KernelTable<tile_count * 2> table;
+  return table;
+}
+
+// [E, rows, cols] with unit column stride, rows `row_align` bytes apart, experts a multiple of it apart.
+void require_expert_stack(const TensorView& t, std::int64_t experts, std::int64_t rows, std::int64_t cols,
+                          int row_align, std::string_view what) {
+  if (t.ndim != 3 || (experts >= 0 && t.shape[0] != experts) || (rows >= 0 && t.shape[1] != rows) || t.shape[2] != cols)
+    invalid_argument(fmt::format("{} has shape {}, expected [{}, {}, {}]", what, shape_text(t),
+                                 experts >= 0 ? std::to_string(experts) : "E", rows >= 0 ? std::to_string(rows) : "N", cols));
+  if (t.strides[2] != 1 || t.strides[1] < cols || t.strides[1] % row_align != 0 || t.strides[0] % row_align != 0 ||
+      (t.shape[1] > 0 && t.strides[0] < t.strides[1] * t.shape[1]))
+    invalid_argument(fmt::format("{} needs unit column stride, rows a multiple of {} bytes apart and experts that do not "
+                                 "overlap, got strides [{}, {}, {}]",
+                                 what, row_align, t.strides[0], t.strides[1], t.strides[2]));
+}
+
+void require_i32_vector(const TensorView& t, std::int64_t min_length, std::string_view what) {
+  require_dtype(t, {DType::i32}, what);
+  if (t.ndim != 1 || t.shape[0] < min_length || (t.shape[0] > 1 && t.strides[0] != 1))
+    invalid_argument(fmt::format("{} must be a contiguous 1-D i32 vector of at least {} entries, got shape {}", what,
+                                 min_length, shape_text(t)));
+  require_pointer(t.data, 4, what);
+}
+
+}  // namespace
+
+int grouped_gemm_tile_for(std::int64_t typical_rows, std::int64_t active_experts, std::int64_t n, int sm_count) {
+  int choice = -1;
+  for (int i = 0; i < tile_count && choice < 0; ++i)
+    if (grouped_gemm_tiles[i].max_tokens >= typical_rows) choice = i;
+  // Decode streams the weights: prefer the taller weight tile unless it leaves SMs without work.
+  const GemmTile& t = grouped_gemm_tiles[choice];
+  if (t.swap_ab && t.bm == 64 && active_experts * ceil_div(n, 128) >= sm_count) ++choice;
+  return choice;
+}
+
+jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
+  if (arch.sm() < 89)
+    throw Error(ErrorCode::unsupported,
+                fmt::format("the grouped MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
+  return jit::KernelSpec{"mxfp8_grouped_gemm",
+                         "mxjit::mxfp8_grouped_gemm_kernel",
+                         {{"bm", std::to_string(t.bm)},
+                          {"bn", std::to_string(t.bn)},
+                          {"warps_m", std::to_string(t.warps_m)},
+                          {"warps_n", std::to_string(t.warps_n)},
+                          {"stages", std::to_string(t.stages)},
+                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"},
+                          {"swap_ab", t.swap_ab ? "true" : "false"}},
+                         arch};
+}
+
+std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch) {
+  std::vector<jit::KernelSpec> specs;
+  for (const GemmTile& t : grouped_gemm_tiles)
+    for (DType out : {DType::bf16, DType::fp16}) specs.push_back(grouped_gemm_kernel_spec(t, out, arch));
+  return specs;
+}
+
+void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
+                         const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
+                         const TensorView& out, CUstream stream, int tile_override) {
+  if (a.ndim != 2) invalid_argument(fmt::format("grouped_gemm_mxfp8: a must be 2-D [A, K], got shape {}", shape_text(a)));
+  const std::int64_t k = a.shape[1];
+  if (k % 32 != 0 || k == 0)
+    invalid_argument(fmt::format("MXFP8 requires K (the reduction dimension) to be a positive multiple of 32, got K = {}", k));
+  require_mxfp8_matrix(a, a_scales, k, "grouped_gemm_mxfp8: a", "grouped_gemm_mxfp8: a_scales");
+  require_dtype(w, {DType::e4m3, DType::u8}, "grouped_gemm_mxfp8: w");
+  require_expert_stack(w, -1, -1, k, 16, "grouped_gemm_mxfp8: w");
+  const std::int64_t experts = w.shape[0], n = w.shape[1];
+  if (experts < 1 || experts > kGroupedGemmMaxExperts)
+    invalid_argument(fmt::format("grouped_gemm_mxfp8: {} experts; 1 to {} are supported", experts, kGroupedGemmMaxExperts));
+  if (n < 1) invalid_argument(fmt::format("grouped_gemm_mxfp8: w has N = {} rows per expert; need N >= 1", n));
+  require_pointer(w.data, 16, "grouped_gemm_mxfp8: w");
+  require_dtype(w_scales, {DType::e8m0, DType::u8}, "grouped_gemm_mxfp8: w_scales");
+  require_expert_stack(w_scales, experts, n, k / 32, 4, "grouped_gemm_mxfp8: w_scales");
+  require_pointer(w_scales.data, 4, "grouped_gemm_mxfp8: w_scales");
+  require_dtype(out, {DType::bf16, DType::fp16}, "grouped_gemm_mxfp8: out");
+  require_matrix(out, -1, n, "grouped_gemm_mxfp8: out");
+  require_pointer(out.data, 2, "grouped_gemm_mxfp8: out");
+  const std::int64_t rows = out.shape[0];
+  if (bias) {
+    require_dtype(*bias, {out.dtype}, "grouped_gemm_mxfp8: bias");
+    if (bias->ndim != 2 || bias->shape[0] != experts || bias->shape[1] != n || !bias->is_contiguous())
+      invalid_argument(fmt::format("grouped_gemm_mxfp8: bias must be a contiguous [{}, {}] matrix, got shape {}", experts,
+                                   n, shape_text(*bias)));
+    require_pointer(bias->data, 2, "grouped_gemm_mxfp8: bias");
+  }
+  if (a_rows) require_i32_vector(*a_rows, rows, "grouped_gemm_mxfp8: a_rows");
+  if (groups.capacity < 0)
+    invalid_argument(fmt::format("grouped_gemm_mxfp8: capacity {} is negative", groups.capacity));
+  if (groups.capacity == 0) {
+    require_i32_vector(groups.rows, experts + 1, "grouped_gemm_mxfp8: expert offsets");
+  } else {
+    require_i32_vector(groups.rows, experts, "grouped_gemm_mxfp8: expert counts");
+    if (experts * groups.capacity > rows)
+      invalid_argument(fmt::format("grouped_gemm_mxfp8: the masked layout needs E * capacity = {} * {} rows of out, "
+                                   "out has {}", experts, groups.capacity, rows));
+  }
+  constexpr std::int64_t limit = std::int64_t{1} << 30;
+  if (rows > limit || n > limit || k > limit || a.shape[0] > limit)
+    invalid_argument(fmt::format("grouped_gemm_mxfp8: dimensions above 2^30 are not supported (rows = {}, N = {}, K = {})",
+                                 rows, n, k));
+  if (tile_override >= tile_count)
+    invalid_argument(fmt::format("grouped_gemm_mxfp8: tile {} does not exist (0 to {})", tile_override, tile_count - 1));
+  if (rows == 0) return;
+
+  const int device = runtime::current_device();
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
+  const int tile_index = tile_override >= 0
+                             ? tile_override
+                             : grouped_gemm_tile_for(typical, std::min(experts, ceil_div(rows, typical)), n, info.sm_count);
+  const GemmTile& tile = grouped_gemm_tiles[tile_index];
+  const runtime::Kernel& kernel =
+      grouped_kernels().get(device, tile_index * 2 + (out.dtype == DType::fp16 ? 1 : 0),
+                            {tile.threads(), tile.smem_bytes()}, [&] { return grouped_gemm_kernel_spec(tile, out.dtype, info.arch); });
+
+  GroupedGemmParams p{};
+  p.a = reinterpret_cast<const unsigned char*>(a.data);
+  p.a_scales = reinterpret_cast<const unsigned char*>(a_scales.data);
+  p.a_rows = a_rows ? reinterpret_cast<const int*>(a_rows->data) : nullptr;
+  p.b = reinterpret_cast<const unsigned char*>(w.data);
+  p.b_scales = reinterpret_cast<const unsigned char*>(w_scales.data);
+  p.out = reinterpret_cast<void*>(out.data);
+  p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
+  p.offsets = groups.capacity == 0 ? reinterpret_cast<const int*>(groups.rows.data) : nullptr;
+  p.counts = groups.capacity > 0 ? reinterpret_cast<const int*>(groups.rows.data) : nullptr;
+  p.b_expert_stride = w.strides[0];
+  p.b_scales_expert_stride = w_scales.strides[0];
+  p.lda = a.strides[0];
+  p.ldb = w.strides[1];
+  p.ldo = out.strides[0];
+  p.lda_s = static_cast<int>(a_scales.strides[0]);
+  p.ldb_s = static_cast<int>(w_scales.strides[1]);
+  p.capacity = static_cast<int>(groups.capacity);
+  p.a_row_count = static_cast<int>(a.shape[0]);
+  p.out_rows = static_cast<int>(rows);
+  p.experts = static_cast<int>(experts);
+  p.n = static_cast<int>(n);
+  p.k = static_cast<int>(k);
+
+  // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.
+  const int token_tile = tile.swap_ab ? tile.bn : tile.bm, weight_tile = tile.swap_ab ? tile.bm : tile.bn;
+  const std::int64_t most_tiles = (ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile);
+  const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, resident));
+  config.block[0] = tile.threads();
+  config.dynamic_smem = tile.smem_bytes();
+  config.stream = stream;
+  void* args[] = {&p};
+  kernel.launch(config, args);
+}
+
+}  // namespace ops
+
+void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
+                        const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
+                        const TensorView& out, CUstream stream) {
+  ops::launch_grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, groups, out, stream);
+}
+
+}  // namespace mxjit

@@ -10,7 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "jit/log.hpp"
+#include "jit/nvrtc_compiler.hpp"
+#include "jit/version.hpp"
 #include "mxjit/error.hpp"
+#include "runtime/device.hpp"
+#include "runtime/driver_api.hpp"
 
 namespace mxjit::jit {
 namespace {
@@ -42,6 +46,13 @@ std::optional<TuningKey> parse_key(const std::string& text) {
 }
 
 }  // namespace
+
+TuningEnvironment tuning_environment(int device) {
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  int driver = 0;
+  MXJIT_CU(cuDriverGetVersion, &driver);
+  return {info.name, info.arch.name(), std::to_string(driver), nvrtc_version_string(), mxjit_version()};
+}
 
 std::int64_t TuningKey::bucket_of(std::int64_t m) {
   std::int64_t b = 1;

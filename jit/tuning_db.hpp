@@ -31,6 +31,10 @@ struct TuningEnvironment {
   bool operator==(const TuningEnvironment&) const = default;
 };
 
+// The environment `device` runs in, in this process: the one a database must have been tuned in for
+// dispatch to use it (and the one `mxjit tune` writes), so both sides build it here.
+TuningEnvironment tuning_environment(int device);
+
 class TuningDb {
  public:
   TuningDb() = default;

@@ -12,6 +12,7 @@
 #include "mxjit/gemm.hpp"
 #include "mxjit/linear.hpp"
 #include "mxjit/quantize.hpp"
+#include "mxjit/tune.hpp"
 #include "mxjit/types.hpp"
 #include "mxjit/warmup.hpp"
 

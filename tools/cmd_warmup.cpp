@@ -3,17 +3,16 @@
 // dispatch to for the architecture.
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
-#include "model_config.hpp"
+#include "layer_args.hpp"
 #include "mxjit/warmup.hpp"
 #include "ops/gemm.hpp"
 #include "ops/quantize.hpp"
+#include "progress_bar.hpp"
 #include "runtime/device.hpp"
 #include "runtime/driver_api.hpp"
 
@@ -26,48 +25,18 @@ struct Options {
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
 
-std::vector<std::int64_t> parse_list(const std::string& text, const char* what) {
-  std::vector<std::int64_t> out;
-  std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty())
-      throw Error(ErrorCode::invalid_argument, fmt::format("{}: '{}' is not an integer (in '{}')", what, item, text));
-    out.push_back(v);
-  }
-  return out;
+// One kernel done: on a terminal the progress bar moves (failures print above it); elsewhere a line each.
+void print_event(ProgressBar& bar, const WarmupEvent& e) {
+  if (!e.error.empty())
+    bar.print(stdout, fmt::format("[{:>3}/{}] FAILED  {}\n{}", e.done, e.total, e.kernel, e.error));
+  else if (!bar.active())
+    bar.print(stdout, fmt::format("[{:>3}/{}] {:<9} {:8.1f} ms  {}", e.done, e.total,
+                                  e.compiled ? "compiled" : "cache hit", e.milliseconds, e.kernel));
+  bar.update(e.done, e.total, e.kernel);
 }
 
-// "6144:4096,4096:4096" -> layers named by their shape.
-std::vector<LinearShape> parse_shapes(const std::string& text) {
-  std::vector<LinearShape> out;
-  std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) {
-    const std::size_t colon = item.find(':');
-    if (colon == std::string::npos)
-      throw Error(ErrorCode::invalid_argument, fmt::format("--shapes: '{}' is not N:K", item));
-    const auto n = parse_list(item.substr(0, colon), "--shapes N"), k = parse_list(item.substr(colon + 1), "--shapes K");
-    out.push_back({item, n.at(0), k.at(0)});
-  }
-  return out;
-}
-
-void print_event(const WarmupEvent& e) {
-  if (e.error.empty())
-    fmt::print("[{:>3}/{}] {:<9} {:8.1f} ms  {}\n", e.done, e.total, e.compiled ? "compiled" : "cache hit", e.milliseconds,
-               e.kernel);
-  else
-    fmt::print("[{:>3}/{}] FAILED  {}\n{}\n", e.done, e.total, e.kernel, e.error);
-  std::fflush(stdout);
-}
-
-int report(const WarmupSummary& s) {
+int report(ProgressBar& bar, const WarmupSummary& s) {
+  bar.finish();
   fmt::print("done in {:.1f} ms: {} compiled, {} cache hits, {} failed; disk cache {}\n", s.wall_ms, s.compiled,
              s.kernels - s.compiled - s.failed, s.failed,
              jit::RuntimeState::get().disk().enabled() ? "up to date" : "unavailable (kernels kept in memory only)");
@@ -95,34 +64,31 @@ Runner add_warmup_command(CLI::App& app) {
       std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(target);
       for (jit::KernelSpec& spec : ops::all_gemm_kernel_specs(target)) specs.push_back(std::move(spec));
       fmt::print("warming all {} kernels for {} into {} with {} jobs\n", specs.size(), arch, state.disk().root(), o->jobs);
-      const jit::WarmupReport r = jit::warmup(state.kernels(), specs, o->jobs, [](std::size_t done, std::size_t total,
-                                                                                  const jit::WarmupItem& item) {
-        print_event({done, total, item.name, item.origin == jit::Origin::compiled, item.milliseconds, item.error});
+      ProgressBar bar;
+      const jit::WarmupReport r = jit::warmup(state.kernels(), specs, o->jobs, [&](std::size_t done, std::size_t total,
+                                                                                   const jit::WarmupItem& item) {
+        print_event(bar, {done, total, item.name, item.origin == jit::Origin::compiled, item.milliseconds, item.error});
       });
       WarmupSummary s{r.items.size(), 0, static_cast<std::size_t>(r.failures()), r.wall_ms};
       for (const auto& item : r.items) s.compiled += item.error.empty() && item.origin == jit::Origin::compiled;
-      return report(s);
+      return report(bar, s);
     }
     std::vector<LinearShape> layers = parse_shapes(o->shapes);
     DType dtype = DType::bf16;
     if (!o->model.empty()) {
-      std::ifstream file(o->model);
-      nlohmann::json config;
-      try {
-        config = nlohmann::json::parse(file);
-      } catch (const std::exception& e) {
-        throw Error(ErrorCode::invalid_argument, fmt::format("{}: not valid JSON ({})", o->model, e.what()));
-      }
-      const ModelLayers model = model_layers(config, o->tp);
+      const ModelLayers model = read_model(o->model, o->tp);
       dtype = model.dtype;
       layers.insert(layers.end(), model.linear.begin(), model.linear.end());
       for (const std::string& part : model.not_covered) fmt::print("not covered: {}\n", part);
     }
-    const std::vector<std::int64_t> tokens = parse_list(o->tokens, "--tokens");
+    const std::vector<std::int64_t> tokens = parse_int_list(o->tokens, "--tokens");
     fmt::print("{} linear layer shapes (tp={}), tokens {}, {}, for {} into {}:\n", layers.size(), o->tp, o->tokens,
                to_string(dtype), arch, state.disk().root());
     for (const LinearShape& l : layers) fmt::print("  {:<32} N = {:>6}, K = {:>6}\n", l.name, l.n, l.k);
-    return report(warmup_linear_layers(layers, tokens, dtype, arch, o->jobs, print_event));
+    ProgressBar bar;
+    const WarmupSummary s =
+        warmup_linear_layers(layers, tokens, dtype, arch, o->jobs, [&](const WarmupEvent& e) { print_event(bar, e); });
+    return report(bar, s);
   };
 }
 

@@ -11,6 +11,7 @@ using Runner = std::function<int()>;  // the process exit code
 
 Runner add_info_command(CLI::App& app);
 Runner add_warmup_command(CLI::App& app);
+Runner add_tune_command(CLI::App& app);
 Runner add_check_command(CLI::App& app);
 Runner add_cache_command(CLI::App& app);
 

@@ -1,4 +1,4 @@
-// `mxjit`: kernel-cache warmup and maintenance, GPU self-check and information.
+// `mxjit`: kernel-cache warmup and maintenance, GEMM autotuning, GPU self-check and information.
 #include <cstdio>
 #include <map>
 
@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::map<std::string, mxjit::tools::Runner> runners = {
       {"info", mxjit::tools::add_info_command(app)},
       {"warmup", mxjit::tools::add_warmup_command(app)},
+      {"tune", mxjit::tools::add_tune_command(app)},
       {"check", mxjit::tools::add_check_command(app)},
       {"cache", mxjit::tools::add_cache_command(app)},
   };

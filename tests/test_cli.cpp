@@ -215,6 +215,50 @@ TEST(CliTest, EverySubcommandHasHelp) {
   EXPECT_CONTAINS(run_cli("--help", dir.path().string()).out, "cache");
 }
 
+TEST(CliTest, TuneRejectsBadArgumentsOnAnyMachine) {
+  TempDir dir("cli");
+  const std::string model = quoted(std::string(MXJIT_SOURCE_DIR) + "/tools/models/llama-3-8b.json");
+  const std::pair<std::string, std::string> cases[] = {
+      {"tune", "--model config.json or --shapes"},
+      {"tune --shapes 512x1024", "'512x1024' is not N:K"},
+      {"tune --shapes 512:", "'512:' is not N:K"},
+      {"tune --shapes q:1024", "'q' is not an integer"},
+      {"tune --shapes 512:1000", "N = 512, K = 1000"},
+      {"tune --shapes 512:1024 --dtype fp32", "fp32"},
+      {"tune --shapes 512:1024 --tokens 1,0", "token count 0"},
+      {"tune --shapes 512:1024 --tokens 1,x", "'x' is not an integer"},
+      {"tune --shapes 512:1024 --budget-ms 0", "budget per shape must be positive"},
+      {"tune --model " + model + " --tp 3", "not divisible by --tp 3"},
+      {"tune --shapes 512:1024 --bogus", "--bogus"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run_cli(args + " --db " + quoted(dir / "tuning.json"), dir.path().string());
+    EXPECT_NE(r.code, 0) << "mxjit " << args << " succeeded:\n" << r.out;
+    EXPECT_NE(r.code, -1) << "mxjit " << args << " did not exit normally:\n" << r.out;
+    EXPECT_CONTAINS(r.out, message);
+  }
+  EXPECT_FALSE(fs::exists(dir / "tuning.json"));
+}
+
+TEST(CliTest, TuneWithoutAGpuSaysSo) {
+  if (gpu_count() > 0) GTEST_SKIP() << "this machine has a GPU";
+  TempDir dir("cli");
+  const CliResult r = run_cli("tune --shapes 512:1024 --tokens 1 --db " + quoted(dir / "tuning.json"), dir.path().string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_CONTAINS(r.out, "mxjit tune needs a GPU; this machine has none");
+  EXPECT_FALSE(fs::exists(dir / "tuning.json"));
+}
+
+TEST(CliTest, TuneHasHelp) {
+  TempDir dir("cli");
+  const CliResult r = run_cli("tune --help", dir.path().string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* part : {"--model", "--shapes", "--tokens", "--dtype", "--budget-ms", "--db", "--force", "--quiet",
+                           "Exit status"})
+    EXPECT_CONTAINS(r.out, part);
+  EXPECT_CONTAINS(run_cli("--help", dir.path().string()).out, "tune");
+}
+
 // ---------------------------------------------------------------------------------------------------
 // With a cache warmed once for the suite.
 

@@ -28,7 +28,7 @@ constexpr EnvVarInfo registry[] = {
      "write each compiled kernel's artifacts to MXJIT_DUMP_DIR (sass needs nvdisasm on PATH)"},
     {"MXJIT_DUMP_DIR", "a directory path", false, "where MXJIT_DUMP writes (default ./mxjit_dump)"},
     {"MXJIT_TUNING_DB", "a file path", false,
-     "the tuning database GEMM dispatch consults (default <cache dir>/tuning.json)"},
+     "the tuning database GEMM dispatch consults and mxjit tune writes (default <cache dir>/tuning.json)"},
     {"MXJIT_LOG_LEVEL", "error, warn, info, debug", false, "verbosity of messages on stderr (default warn)"},
     {"MXJIT_LOG", "comma list of compile, cache", false,
      "compile: log each NVRTC compile with its options and time; cache: log hits and misses"},

@@ -7,8 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 build=build-device
-filter=${MXJIT_TEST_FILTER:-*}
-bench_filter=${MXJIT_BENCH_FILTER:-.}
+# TEST_FILTER / BENCH_FILTER narrow a run (gtest filter, benchmark regex); unset, everything runs.
+filter=${TEST_FILTER:-*}
+bench_filter=${BENCH_FILTER:-.}
 
 { cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXXHASH_INCLUDE_DIR="$PWD/.deps/xxhash/usr/include" &&
   ninja -C $build -j16; } >"$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }

@@ -20,13 +20,13 @@ if tests_file.exists():
     summary["tests"] = {"total": tests["tests"], "failed": failed, "skipped": skipped}
 
 bench_file = out / "bench.json"
-if bench_file.exists():
+if bench_file.exists() and bench_file.stat().st_size > 0:
     bench = json.loads(bench_file.read_text())
     standard = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
                 "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
                 "error_occurred", "error_message"}
     rows = {}
-    for b in bench["benchmarks"]:
+    for b in bench.get("benchmarks", []):
         row = {k: round(v, 4) for k, v in b.items() if k not in standard and isinstance(v, (int, float))}
         if not row:
             row = {"real_time": round(b["real_time"], 4), "time_unit": b["time_unit"]}

@@ -69,6 +69,8 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
   const int device = runtime::current_device();
   const jit::Arch arch = runtime::device_info(device).arch;
   const ops::GemmFamily family = ops::default_gemm_family(arch);
+  if (!ops::gemm_family_supported(family, arch))
+    throw Error(ErrorCode::unsupported, fmt::format("tune_gemm: this GPU ({}) has no MXFP8 GEMM to tune", arch.name()));
   const jit::TuningEnvironment environment = jit::tuning_environment(device);
 
   TuneSummary summary;

@@ -113,7 +113,7 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
                                        event.error = r.error;
                                        emit(TuneEvent::Kind::candidate, j);
                                      });
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // no reference output (or no host memory for it): the shape fails
       event.error = e.what();
     }
     event.done = done_before + j.candidates.size();
@@ -123,7 +123,9 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     if (best == results.end() || !std::isfinite(best->microseconds)) {
       event.tile.clear();
       event.microseconds = INFINITY;
-      if (event.error.empty()) event.error = results.empty() ? "no candidate tile" : results.front().error;
+      if (!results.empty())
+        event.error = fmt::format("none of {} tiles passed; {}: {}", results.size(),
+                                  ops::gemm_tiles[results.front().tile].name(), results.front().error);
       ++summary.failed;
       emit(TuneEvent::Kind::failed, j);
       continue;

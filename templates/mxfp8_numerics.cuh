@@ -6,10 +6,15 @@ namespace mxjit {
 
 enum ScaleRuleId { kRuleRceil = 0, kRuleFloor = 1 };
 
-// 16-bit input element types. abs_bits orders magnitudes as unsigned integers (NaN above Inf).
+// 16-bit element types. Their bits order magnitudes as unsigned integers (NaN above Inf).
 struct Bf16 {
   static constexpr unsigned int inf_bits = 0x7F80u;
   __device__ static float to_float(unsigned int bits) { return __uint_as_float(bits << 16); }
+  __device__ static unsigned short from_float(float f) {  // round to nearest even
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
 };
 struct Fp16 {
   static constexpr unsigned int inf_bits = 0x7C00u;
@@ -17,6 +22,11 @@ struct Fp16 {
     float f;
     asm("{ .reg .b16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(f) : "h"(static_cast<unsigned short>(bits)));
     return f;
+  }
+  __device__ static unsigned short from_float(float f) {  // round to nearest even, overflow to Inf
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
   }
 };
 

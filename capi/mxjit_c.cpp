@@ -55,6 +55,15 @@ mxjit::TensorView to_view(const mxjit_tensor* t, const char* what) {
   return v;
 }
 
+mxjit_tensor to_tensor(const mxjit::TensorView& v) {
+  mxjit_tensor t{v.data, static_cast<mxjit_dtype>(v.dtype), v.ndim, {0, 0, 0}, {0, 0, 0}};
+  for (int d = 0; d < v.ndim; ++d) {
+    t.shape[d] = v.shape[d];
+    t.strides[d] = v.strides[d];
+  }
+  return t;
+}
+
 template <class Enum>
 Enum checked_enum(int value, int count, const char* what) {
   if (value < 0 || value >= count)
@@ -173,9 +182,7 @@ static mxjit::Mxfp8Linear& linear_of(const mxjit_linear* layer) {
 mxjit_status mxjit_linear_weight(const mxjit_linear* layer, mxjit_tensor* weight) {
   return guarded([&] {
     require(weight, "weight");
-    const mxjit::TensorView w = linear_of(layer).weight();
-    *weight = mxjit_tensor{w.data, static_cast<mxjit_dtype>(w.dtype), w.ndim, {w.shape[0], w.shape[1], 0},
-                           {w.strides[0], w.strides[1], 0}};
+    *weight = to_tensor(linear_of(layer).weight());
   });
 }
 
@@ -196,5 +203,80 @@ mxjit_status mxjit_linear_apply(const mxjit_linear* layer, const mxjit_tensor* x
 }
 
 void mxjit_linear_destroy(mxjit_linear* layer) { delete reinterpret_cast<mxjit::Mxfp8Linear*>(layer); }
+
+mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* a_rows,
+                                      const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
+                                      const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
+                                      const mxjit_tensor* out, CUstream stream) {
+  return guarded([&] {
+    const mxjit::TensorView rows_view = a_rows ? to_view(a_rows, "a_rows") : mxjit::TensorView{};
+    const mxjit::TensorView bias_view = bias ? to_view(bias, "bias") : mxjit::TensorView{};
+    const mxjit::ExpertGroups groups{to_view(expert_rows, "expert_rows"), capacity, typical_rows};
+    mxjit::grouped_gemm_mxfp8(to_view(a, "a"), to_view(a_scales, "a_scales"), a_rows ? &rows_view : nullptr,
+                              to_view(w, "w"), to_view(w_scales, "w_scales"), bias ? &bias_view : nullptr, groups,
+                              to_view(out, "out"), stream);
+  });
+}
+
+mxjit_status mxjit_moe_create(int64_t num_experts, int64_t top_k, int64_t hidden_size,
+                              int64_t intermediate_size_per_partition, mxjit_dtype params_dtype, int64_t max_tokens,
+                              int64_t global_num_experts, mxjit_moe** layer) {
+  return guarded([&] {
+    require(layer, "layer");
+    const auto dtype = checked_enum<mxjit::DType>(params_dtype, 7, "params_dtype");
+    auto created = std::make_unique<mxjit::Mxfp8MoE>(
+        num_experts, top_k, hidden_size, intermediate_size_per_partition, dtype,
+        mxjit::Mxfp8MoE::Options{.max_tokens = max_tokens, .global_num_experts = global_num_experts});
+    *layer = reinterpret_cast<mxjit_moe*>(created.release());
+  });
+}
+
+static mxjit::Mxfp8MoE& moe_of(const mxjit_moe* layer) {
+  require(layer, "layer");
+  return *reinterpret_cast<mxjit::Mxfp8MoE*>(const_cast<mxjit_moe*>(layer));
+}
+
+mxjit_status mxjit_moe_weights(const mxjit_moe* layer, mxjit_tensor* w13, mxjit_tensor* w2) {
+  return guarded([&] {
+    require(w13, "w13");
+    require(w2, "w2");
+    *w13 = to_tensor(moe_of(layer).w13_weight());
+    *w2 = to_tensor(moe_of(layer).w2_weight());
+  });
+}
+
+mxjit_status mxjit_moe_load_weights(mxjit_moe* layer, CUdeviceptr w13_src, CUdeviceptr w2_src, CUstream stream) {
+  return guarded([&] { moe_of(layer).load_weights(w13_src, w2_src, stream); });
+}
+
+mxjit_status mxjit_moe_process_weights(mxjit_moe* layer, CUstream stream) {
+  return guarded([&] { moe_of(layer).process_weights_after_loading(stream); });
+}
+
+mxjit_status mxjit_moe_apply(const mxjit_moe* layer, const mxjit_tensor* x, const mxjit_tensor* router_logits,
+                             int renormalize, const mxjit_tensor* topk_ids, const mxjit_tensor* topk_weights,
+                             const mxjit_tensor* expert_map, const mxjit_tensor* w13_bias, const mxjit_tensor* w2_bias,
+                             const mxjit_tensor* out, CUstream stream) {
+  return guarded([&] {
+    const mxjit::Mxfp8MoE& moe = moe_of(layer);
+    auto optional = [](const mxjit_tensor* t, const char* what, mxjit::TensorView& storage) -> const mxjit::TensorView* {
+      if (!t) return nullptr;
+      storage = to_view(t, what);
+      return &storage;
+    };
+    mxjit::TensorView logits, ids, weights, map, b13, b2;
+    mxjit::Mxfp8MoE::Inputs in{to_view(x, "x")};
+    in.router_logits = optional(router_logits, "router_logits", logits);
+    in.renormalize = renormalize != 0;
+    in.topk_ids = optional(topk_ids, "topk_ids", ids);
+    in.topk_weights = optional(topk_weights, "topk_weights", weights);
+    in.expert_map = optional(expert_map, "expert_map", map);
+    in.w13_bias = optional(w13_bias, "w13_bias", b13);
+    in.w2_bias = optional(w2_bias, "w2_bias", b2);
+    moe.apply(in, to_view(out, "out"), stream);
+  });
+}
+
+void mxjit_moe_destroy(mxjit_moe* layer) { delete reinterpret_cast<mxjit::Mxfp8MoE*>(layer); }
 
 }  // extern "C"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -47,38 +48,56 @@ Mxfp8Operand Mxfp8Operand::from_values(DType dtype, std::vector<std::uint16_t> v
   return op;
 }
 
+ElementCheck check_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
+                           DType out_dtype, int magnitude_exponent) {
+  double ref = 0, magnitude = 0;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const double p = static_cast<double>(x[i]) * w[i];
+    ref += p;
+    magnitude += std::fabs(p);
+  }
+  if (bias) {
+    ref += *bias;
+    magnitude += std::fabs(*bias);
+  }
+  // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
+  // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
+  const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
+  const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, magnitude_exponent) + subnormal_floor;
+  // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
+  // that is the correctly rounded result (fp16: 65520 rounds to Inf).
+  const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;
+  const bool overflow_ok = std::isinf(got) && std::signbit(got) == std::signbit(ref) && std::fabs(ref) + bound >= overflow_at;
+  const double ratio = overflow_ok ? 0.0 : std::isfinite(got) ? std::fabs(got - ref) / (bound > 0 ? bound : 1e-300) : INFINITY;
+  return {ratio, ref, bound, got};
+}
+
+GemmCheck check_elements(std::size_t count, const std::function<ElementCheck(std::size_t)>& element,
+                         const std::function<std::string(std::size_t)>& name) {
+  // The fp64 reference dominates the GPU suite's time: spread the elements over the host's cores.
+  std::vector<ElementCheck> checks(count);
+  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
+  std::vector<std::thread> pool;
+  for (std::size_t w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      for (std::size_t i = w; i < count; i += workers) checks[i] = element(i);
+    });
+  for (std::thread& t : pool) t.join();
+  GemmCheck result;
+  for (std::size_t i = 0; i < count; ++i) {
+    const ElementCheck& c = checks[i];
+    ++result.checked;
+    result.worst_ratio = std::max(result.worst_ratio, c.ratio);
+    if (!(c.ratio <= 1.0) && result.failures++ == 0)
+      result.first_failure = fmt::format("{} = {} but reference {} (bound {})", name(i), c.got, c.ref, c.bound);
+  }
+  return result;
+}
+
 GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::vector<std::uint16_t>& out,
                      DType out_dtype, const std::vector<std::uint16_t>* bias, std::mt19937_64& rng,
                      std::int64_t samples, int magnitude_exponent) {
   const std::int64_t m_count = a.rows, n_count = b.rows, k_count = a.cols;
-  // Ratio of |got - ref| to the bound for one element (0 when within, > 1 when outside).
-  auto ratio_at = [&](std::int64_t m, std::int64_t n, double& ref_out, double& bound_out) {
-    double ref = 0, magnitude = 0;
-    const float* x = &a.dequantized[m * k_count];
-    const float* w = &b.dequantized[n * k_count];
-    for (std::int64_t k = 0; k < k_count; ++k) {
-      const double p = static_cast<double>(x[k]) * w[k];
-      ref += p;
-      magnitude += std::fabs(p);
-    }
-    if (bias) {
-      ref += to_double(out_dtype, (*bias)[n]);
-      magnitude += std::fabs(to_double(out_dtype, (*bias)[n]));
-    }
-    const double got = to_double(out_dtype, out[m * n_count + n]);
-    // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
-    // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
-    const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
-    const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, magnitude_exponent) + subnormal_floor;
-    // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
-    // that is the correctly rounded result (fp16: 65520 rounds to Inf).
-    const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;
-    const bool overflow_ok = std::isinf(got) && std::signbit(got) == std::signbit(ref) && std::fabs(ref) + bound >= overflow_at;
-    ref_out = ref;
-    bound_out = bound;
-    return overflow_ok ? 0.0 : std::isfinite(got) ? std::fabs(got - ref) / (bound > 0 ? bound : 1e-300) : INFINITY;
-  };
-
   std::vector<std::pair<std::int64_t, std::int64_t>> picks;
   if (m_count * n_count <= 200000) {
     for (std::int64_t m = 0; m < m_count; ++m)
@@ -89,31 +108,23 @@ GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::ve
     for (std::int64_t m : {std::int64_t{0}, m_count - 1})
       for (std::int64_t n : {std::int64_t{0}, n_count - 1}) picks.emplace_back(m, n);
   }
+  return check_elements(
+      picks.size(),
+      [&](std::size_t i) {
+        const auto [m, n] = picks[i];
+        const double b_n = bias ? to_double(out_dtype, (*bias)[n]) : 0.0;
+        return check_element(&a.dequantized[m * k_count], &b.dequantized[n * k_count], k_count, bias ? &b_n : nullptr,
+                             to_double(out_dtype, out[m * n_count + n]), out_dtype, magnitude_exponent);
+      },
+      [&](std::size_t i) { return fmt::format("out[{}, {}]", picks[i].first, picks[i].second); });
+}
 
-  // The fp64 reference dominates the GPU suite's time: spread the picks over the host's cores.
-  std::vector<double> ratios(picks.size());
-  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
-  std::vector<std::thread> pool;
-  for (std::size_t w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      double ref, bound;
-      for (std::size_t i = w; i < picks.size(); i += workers) ratios[i] = ratio_at(picks[i].first, picks[i].second, ref, bound);
-    });
-  for (std::thread& t : pool) t.join();
-
-  GemmCheck result;
-  for (std::size_t i = 0; i < picks.size(); ++i) {
-    ++result.checked;
-    result.worst_ratio = std::max(result.worst_ratio, ratios[i]);
-    if (!(ratios[i] <= 1.0) && result.failures++ == 0) {
-      const auto [m, n] = picks[i];
-      double ref, bound;
-      ratio_at(m, n, ref, bound);
-      result.first_failure = fmt::format("out[{}, {}] = {} but reference {} (bound {})", m, n,
-                                         to_double(out_dtype, out[m * n_count + n]), ref, bound);
-    }
-  }
-  return result;
+DeviceOperand::DeviceOperand(const Mxfp8Operand& op) : q(op.q.size()), scales(op.scales.size()) {
+  q.upload(op.q.data(), op.q.size());
+  scales.upload(op.scales.data(), op.scales.size());
+  q_view = TensorView::contiguous(q.get(), DType::e4m3, {op.rows, op.cols});
+  scales_view = TensorView::contiguous(scales.get(), DType::e8m0, {op.rows, op.cols / 32});
+  scales_view.strides = {op.scale_stride, 1};
 }
 
 }  // namespace mxjit::testing

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "mxjit/types.hpp"
+#include "runtime/device.hpp"
 
 namespace mxjit::testing {
 
@@ -31,10 +34,27 @@ struct GemmCheck {
   std::int64_t checked = 0, failures = 0;
   std::string first_failure;
 };
+// One output element against the fp64 reference dot(x, w) (+ bias) over k: its error over the bound.
+struct ElementCheck {
+  double ratio = 0, ref = 0, bound = 0, got = 0;
+};
+ElementCheck check_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
+                           DType out_dtype, int magnitude_exponent = -16);
+// Runs element(i) for i < count over the host's cores and merges; name(i) labels the first failure.
+GemmCheck check_elements(std::size_t count, const std::function<ElementCheck(std::size_t)>& element,
+                         const std::function<std::string(std::size_t)>& name);
+
 GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::vector<std::uint16_t>& out,
                      DType out_dtype, const std::vector<std::uint16_t>* bias, std::mt19937_64& rng,
                      std::int64_t samples = 20000, int magnitude_exponent = -16);
 
 double to_double(DType dtype, std::uint16_t bits);
+
+// An operand in device memory, as the GEMM kernels read it.
+struct DeviceOperand {
+  runtime::DeviceBuffer q, scales;
+  TensorView q_view, scales_view;
+  explicit DeviceOperand(const Mxfp8Operand& op);
+};
 
 }  // namespace mxjit::testing

@@ -186,3 +186,23 @@ TEST(CApiGemm, WorkspaceBytesRejectsBadShapes) {
 
 }  // namespace
 }  // namespace mxjit
+
+TEST(CApiMoe, CreateRejectsBadShapesWithTheRuleInTheMessage) {
+  mxjit_moe* layer = nullptr;
+  EXPECT_EQ(mxjit_moe_create(8, 2, 4010, 1024, MXJIT_DTYPE_BF16, 16, 0, &layer), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_CONTAINS(std::string(mxjit_last_error()), "MXFP8 requires hidden_size (H) to be divisible by 32");
+  EXPECT_EQ(mxjit_moe_create(8, 2, 4096, 1024, MXJIT_DTYPE_BF16, 16, 0, nullptr), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_CONTAINS(std::string(mxjit_last_error()), "layer is NULL");
+  EXPECT_EQ(mxjit_moe_create(8, 2, 4096, 1024, static_cast<mxjit_dtype>(9), 16, 0, &layer), MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_CONTAINS(std::string(mxjit_last_error()), "params_dtype = 9");
+  EXPECT_EQ(layer, nullptr);
+  EXPECT_EQ(mxjit_moe_apply(nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr),
+            MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_CONTAINS(std::string(mxjit_last_error()), "layer is NULL");
+}
+
+TEST(CApiMoe, GroupedGemmNamesMissingTensors) {
+  EXPECT_EQ(mxjit_grouped_gemm_mxfp8(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0, nullptr, nullptr),
+            MXJIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_CONTAINS(std::string(mxjit_last_error()), "is NULL");
+}

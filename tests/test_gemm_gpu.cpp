@@ -17,19 +17,6 @@
 namespace mxjit::testing {
 namespace {
 
-// An operand in device memory, as gemm_mxfp8 reads it.
-struct DeviceOperand {
-  runtime::DeviceBuffer q, scales;
-  TensorView q_view, scales_view;
-  explicit DeviceOperand(const Mxfp8Operand& op) : q(op.q.size()), scales(op.scales.size()) {
-    q.upload(op.q.data(), op.q.size());
-    scales.upload(op.scales.data(), op.scales.size());
-    q_view = TensorView::contiguous(q.get(), DType::e4m3, {op.rows, op.cols});
-    scales_view = TensorView::contiguous(scales.get(), DType::e8m0, {op.rows, op.cols / 32});
-    scales_view.strides = {op.scale_stride, 1};
-  }
-};
-
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.
 std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Operand& a, const Mxfp8Operand& b,
                                          DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng,

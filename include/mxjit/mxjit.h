@@ -102,6 +102,35 @@ mxjit_status mxjit_linear_apply(const mxjit_linear* layer, const mxjit_tensor* x
                                 const mxjit_tensor* out, CUstream stream);
 void mxjit_linear_destroy(mxjit_linear* layer);
 
+/* Grouped MXFP8 GEMM over experts, see include/mxjit/grouped_gemm.hpp. a_rows and bias may be NULL.
+ * expert_rows: offsets [E + 1] i32 when capacity == 0 (contiguous layout), else counts [E] i32 (masked
+ * layout, expert e owns rows [e * capacity, e * capacity + counts[e])). typical_rows: 0 or a hint. */
+mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* a_rows,
+                                      const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
+                                      const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
+                                      const mxjit_tensor* out, CUstream stream);
+
+/* The MXFP8 MoE method (vLLM's Mxfp8OnlineMoEMethod contract, include/mxjit/moe.hpp). */
+typedef struct mxjit_moe mxjit_moe;
+/* create_weights: allocates w13 [E, 2I, H] and w2 [E, H, I] and apply()'s workspace for up to max_tokens
+ * tokens in the current context. global_num_experts: 0, or the model's expert count under expert parallelism. */
+mxjit_status mxjit_moe_create(int64_t num_experts, int64_t top_k, int64_t hidden_size,
+                              int64_t intermediate_size_per_partition, mxjit_dtype params_dtype, int64_t max_tokens,
+                              int64_t global_num_experts, mxjit_moe** layer);
+/* The weights: params_dtype before processing (fill them, or use mxjit_moe_load_weights), e4m3 after. */
+mxjit_status mxjit_moe_weights(const mxjit_moe* layer, mxjit_tensor* w13, mxjit_tensor* w2);
+mxjit_status mxjit_moe_load_weights(mxjit_moe* layer, CUdeviceptr w13_src, CUdeviceptr w2_src, CUstream stream);
+/* Quantizes all experts (one launch per tensor, idempotent) and frees the high-precision copies. */
+mxjit_status mxjit_moe_process_weights(mxjit_moe* layer, CUstream stream);
+/* out[T, H]: pass router_logits [T, E_global] (then renormalize applies), or topk_ids [T, k] i32 and
+ * topk_weights [T, k] f32. expert_map ([E_global] i32), w13_bias ([E, 2I]) and w2_bias ([E, H]) may be NULL.
+ * No allocation, no synchronization. */
+mxjit_status mxjit_moe_apply(const mxjit_moe* layer, const mxjit_tensor* x, const mxjit_tensor* router_logits,
+                             int renormalize, const mxjit_tensor* topk_ids, const mxjit_tensor* topk_weights,
+                             const mxjit_tensor* expert_map, const mxjit_tensor* w13_bias, const mxjit_tensor* w2_bias,
+                             const mxjit_tensor* out, CUstream stream);
+void mxjit_moe_destroy(mxjit_moe* layer);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,7 +10,9 @@
 
 #include "mxjit/error.hpp"
 #include "mxjit/gemm.hpp"
+#include "mxjit/grouped_gemm.hpp"
 #include "mxjit/linear.hpp"
+#include "mxjit/moe.hpp"
 #include "mxjit/quantize.hpp"
 #include "mxjit/tune.hpp"
 #include "mxjit/types.hpp"

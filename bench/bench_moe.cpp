@@ -1,0 +1,160 @@
+// The grouped expert GEMM and the whole MXFP8 MoE layer beside a loop of cuBLASLt bf16 GEMMs over the
+// same experts with the same token counts, and beside the device's copy bandwidth, in the same run:
+// Qwen3-30B-A3B, Mixtral-8x7B and a DeepSeek-V3 expert-parallel shard (32 of 256 experts).
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "cublaslt_baseline.hpp"
+#include "device_timer.hpp"
+#include "gpu_session.hpp"
+#include "mxjit/grouped_gemm.hpp"
+#include "mxjit/moe.hpp"
+#include "ops/reference/moe_reference.hpp"
+#include "random_data.hpp"
+#include "runtime/driver_api.hpp"
+
+namespace mxjit::bench {
+namespace {
+
+struct MoeModel {
+  const char* name;
+  std::int64_t experts, global_experts, hidden, inter, top_k;
+};
+constexpr MoeModel models[] = {
+    {"qwen3_30b_a3b", 128, 128, 2048, 768, 8},
+    {"mixtral_8x7b", 8, 8, 4096, 7168, 2},
+    {"deepseek_v3_ep_shard", 32, 256, 7168, 2048, 8},  // this rank: global experts [32, 64)
+};
+
+// Random router logits for T tokens, routed on the host the way the layer routes them on the device:
+// the per-local-expert row counts the GEMMs will see.
+struct Routing {
+  std::vector<float> logits;
+  std::vector<std::int32_t> map;  // empty: no expert parallelism
+  std::vector<std::int32_t> counts, offsets;
+  std::int64_t rows = 0, touched = 0;
+
+  Routing(const MoeModel& m, std::int64_t t, std::mt19937& rng) : logits(static_cast<std::size_t>(t * m.global_experts)) {
+    std::normal_distribution<float> normal;
+    for (float& v : logits) v = normal(rng);
+    if (m.global_experts != m.experts) {
+      map.assign(static_cast<std::size_t>(m.global_experts), -1);
+      for (std::int64_t e = 0; e < m.experts; ++e) map[static_cast<std::size_t>(m.experts + e)] = static_cast<std::int32_t>(e);
+    }
+    const auto top = reference::route_topk(logits.data(), t, static_cast<int>(m.global_experts), m.global_experts,
+                                           static_cast<int>(m.top_k), false);
+    counts.assign(static_cast<std::size_t>(m.experts), 0);
+    for (std::int32_t id : top.ids) {
+      const int e = reference::local_expert(id, map.empty() ? nullptr : map.data(), m.global_experts,
+                                            static_cast<int>(m.experts));
+      if (e >= 0) ++counts[e];
+    }
+    offsets.push_back(0);
+    for (std::int32_t c : counts) {
+      offsets.push_back(offsets.back() + c);
+      touched += c > 0;
+    }
+    rows = offsets.back();
+  }
+};
+
+void BM_Moe(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const MoeModel& m = models[state.range(0)];
+  const std::int64_t t = state.range(1), h = m.hidden, inter = m.inter;
+  const CUstream stream = gpu->stream->get();
+  std::mt19937 rng(static_cast<unsigned>(t));
+  const Routing routing(m, t, rng);
+
+  Mxfp8MoE layer(m.experts, m.top_k, h, inter, DType::bf16, {.max_tokens = t, .global_num_experts = m.global_experts});
+  {
+    auto w13 = random_bf16(static_cast<std::size_t>(m.experts * 2 * inter * h), rng);
+    auto w2 = random_bf16(static_cast<std::size_t>(m.experts * h * inter), rng);
+    layer.load_weights(w13.get(), w2.get(), stream);
+    layer.process_weights_after_loading(stream);
+  }
+  auto x = random_bf16(static_cast<std::size_t>(t * h), rng);
+  runtime::DeviceBuffer logits(routing.logits.size() * 4), map(std::max<std::size_t>(4, routing.map.size() * 4)),
+      out(static_cast<std::size_t>(t * h * 2));
+  logits.upload(routing.logits.data(), logits.size());
+  if (!routing.map.empty()) map.upload(routing.map.data(), routing.map.size() * 4);
+  const TensorView logits_view = TensorView::contiguous(logits.get(), DType::f32, {t, m.global_experts});
+  const TensorView map_view = TensorView::contiguous(map.get(), DType::i32, {m.global_experts});
+  Mxfp8MoE::Inputs in{TensorView::contiguous(x.get(), DType::bf16, {t, h}), &logits_view};
+  in.expert_map = routing.map.empty() ? nullptr : &map_view;
+  const TensorView out_view = TensorView::contiguous(out.get(), DType::bf16, {t, h});
+
+  // The two grouped GEMMs alone, on the layer's weights with the same groups, rows pre-sorted by expert.
+  const std::int64_t rows = std::max<std::int64_t>(routing.rows, 1);
+  runtime::DeviceBuffer offsets(routing.offsets.size() * 4);
+  offsets.upload(routing.offsets.data(), offsets.size());
+  const ExpertGroups groups = ExpertGroups::contiguous(
+      TensorView::contiguous(offsets.get(), DType::i32, {m.experts + 1}), std::max<std::int64_t>(1, t * m.top_k / m.global_experts));
+  auto a1 = random_bytes(static_cast<std::size_t>(rows * h), false, rng);
+  auto a1_scales = random_bytes(static_cast<std::size_t>(rows * ((h / 32 + 3) / 4 * 4)), true, rng);
+  auto a2 = random_bytes(static_cast<std::size_t>(rows * inter), false, rng);
+  auto a2_scales = random_bytes(static_cast<std::size_t>(rows * ((inter / 32 + 3) / 4 * 4)), true, rng);
+  runtime::DeviceBuffer h1(static_cast<std::size_t>(rows * 2 * inter * 2)), y(static_cast<std::size_t>(rows * h * 2));
+  auto grouped = [&] {
+    grouped_gemm_mxfp8(TensorView::contiguous(a1.get(), DType::e4m3, {rows, h}), scale_view(a1_scales.get(), rows, h),
+                       nullptr, layer.w13_weight(), layer.w13_weight_scale(), nullptr, groups,
+                       TensorView::contiguous(h1.get(), DType::bf16, {rows, 2 * inter}), stream);
+    grouped_gemm_mxfp8(TensorView::contiguous(a2.get(), DType::e4m3, {rows, inter}), scale_view(a2_scales.get(), rows, inter),
+                       nullptr, layer.w2_weight(), layer.w2_weight_scale(), nullptr, groups,
+                       TensorView::contiguous(y.get(), DType::bf16, {rows, h}), stream);
+  };
+
+  // Baseline: cuBLASLt bf16 for each expert with tokens, both projections (no routing, no activation).
+  std::vector<std::unique_ptr<CublasLtGemm>> baseline;
+  for (std::int32_t c : routing.counts)
+    if (c > 0) {
+      baseline.push_back(std::make_unique<CublasLtGemm>(BaselineType::bf16, c, 2 * inter, h, stream));
+      baseline.push_back(std::make_unique<CublasLtGemm>(BaselineType::bf16, c, h, inter, stream));
+    }
+
+  // The copy bandwidth this run sees, on 1 GiB.
+  const std::size_t copy_bytes = std::size_t{1} << 30;
+  runtime::DeviceBuffer copy_src(copy_bytes), copy_dst(copy_bytes);
+
+  DeviceTimer timer(stream);
+  const int samples = t >= 4096 ? 10 : 30;
+  double moe_ms = 0, grouped_ms = 0, bf16_ms = 0, copy_ms = 0;
+  for (auto _ : state) {
+    moe_ms = timer.median_ms([&] { layer.apply(in, out_view, stream); }, samples);
+    grouped_ms = timer.median_ms(grouped, samples);
+    bf16_ms = baseline.empty() ? 0 : timer.median_ms([&] { for (auto& g : baseline) g->run(); }, samples);
+    copy_ms = timer.median_ms([&] { MXJIT_CU(cuMemcpyDtoDAsync, copy_dst.get(), copy_src.get(), copy_bytes, stream); }, 10);
+    state.SetIterationTime(moe_ms * 1e-3);
+  }
+  const double expert_bytes = 3.0 * h * inter * (1.0 + 1.0 / 32);  // w13 + w2 with scales
+  const double touched_bytes = routing.touched * expert_bytes;
+  const double flop = 2.0 * routing.rows * 3.0 * h * inter;
+  const double copy_tbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e12;  // read + write
+  state.SetLabel(m.name);
+  state.counters["moe_ms"] = moe_ms;
+  state.counters["grouped_ms"] = grouped_ms;
+  state.counters["cublas_bf16_loop_ms"] = bf16_ms;
+  state.counters["rows"] = static_cast<double>(routing.rows);
+  state.counters["touched_experts"] = static_cast<double>(routing.touched);
+  state.counters["grouped_TFLOPs"] = flop / (grouped_ms * 1e-3) / 1e12;
+  state.counters["grouped_weight_TBps"] = touched_bytes / (grouped_ms * 1e-3) / 1e12;
+  state.counters["grouped_ratio_to_copy"] = touched_bytes / (grouped_ms * 1e-3) / 1e12 / copy_tbs;
+  state.counters["moe_weight_TBps"] = touched_bytes / (moe_ms * 1e-3) / 1e12;
+  state.counters["copy_TBps"] = copy_tbs;
+  state.counters["grouped_speedup_vs_bf16"] = bf16_ms > 0 ? bf16_ms / grouped_ms : 0;
+  state.counters["moe_speedup_vs_bf16"] = bf16_ms > 0 ? bf16_ms / moe_ms : 0;
+}
+
+void moe_shapes(benchmark::internal::Benchmark* b) {
+  for (int model = 0; model < static_cast<int>(std::size(models)); ++model)
+    for (std::int64_t t : {1, 16, 64, 512, 4096, 16384}) b->Args({model, t});
+}
+BENCHMARK(BM_Moe)->Apply(moe_shapes)->ArgNames({"model", "T"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace mxjit::bench

@@ -45,14 +45,15 @@ unsigned GemmTile::threads() const {
 }
 
 unsigned GemmTile::smem_bytes() const {
+  if (streaming) return 0;  // the K parts' partials live in static shared memory
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
 std::string GemmTile::name() const {
-  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", family == GemmFamily::wgmma ? "wgmma" : "mma", bm, bn, warps_m, warps_n,
-                     stages, swap_ab ? "_swap" : "");
+  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", family == GemmFamily::wgmma ? "wgmma" : streaming ? "stream" : "mma", bm,
+                     bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
 }
 
 int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
@@ -90,9 +91,13 @@ const jit::TuningDb& gemm_tuning(int device) {
 }
 
 int gemm_tile_for(GemmFamily family, std::int64_t m) {
+  int best = -1;
   for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
-    if (gemm_tiles[i].family == family && gemm_tiles[i].max_tokens >= m) return i;
-  throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
+    if (gemm_tiles[i].family == family && gemm_tiles[i].max_tokens >= m &&
+        (best < 0 || gemm_tiles[i].max_tokens < gemm_tiles[best].max_tokens))
+      best = i;
+  if (best < 0) throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
+  return best;
 }
 
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
@@ -104,6 +109,17 @@ GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
   plan.tile = tile >= 0 ? tile : gemm_tile_for(family, m);
   const GemmTile& t = gemm_tiles[plan.tile];
+  if (t.streaming) {
+    // Warps share a row group's K when there are too few row groups to fill the chip twice over, as
+    // long as each warp still walks at least two 128-deep K groups.
+    const std::int64_t k_groups = ceil_div(k, k_tile);
+    plan.splits = 1;
+    while (plan.splits < t.warps_m && ceil_div(n, 16 * t.warps_m / plan.splits) < 2 * sm_count &&
+           k_groups / (plan.splits * 2) >= 2)
+      plan.splits *= 2;
+    plan.k_tiles_per_split = static_cast<int>(ceil_div(k_groups, plan.splits));
+    return plan;
+  }
   const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
   const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);
   const std::int64_t k_tiles = ceil_div(k, k_tile);
@@ -147,6 +163,14 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                             {"swap_ab", swap}},
                            arch};
   }
+  if (t.streaming)
+    return jit::KernelSpec{"mxfp8_gemm_stream",
+                           "mxjit::mxfp8_gemm_stream_kernel",
+                           {{"tokens", std::to_string(t.bn)},
+                            {"warps", std::to_string(t.warps_m)},
+                            {"groups", std::to_string(t.stages)},
+                            {"out", out_type}},
+                           arch};
   return jit::KernelSpec{"mxfp8_gemm_mma",
                          "mxjit::mxfp8_gemm_mma_kernel",
                          {{"bm", std::to_string(t.bm)},
@@ -251,8 +275,9 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.out = reinterpret_cast<void*>(out.data);
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
   const std::uint64_t partial_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4);
-  p.partials = plan.splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
-  p.tile_counters = plan.splits > 1 ? reinterpret_cast<unsigned int*>(workspace + partial_bytes) : nullptr;
+  const bool split_k = plan.splits > 1 && !tile.streaming;
+  p.partials = split_k ? reinterpret_cast<float*>(workspace) : nullptr;
+  p.tile_counters = split_k ? reinterpret_cast<unsigned int*>(workspace + partial_bytes) : nullptr;
   p.m = static_cast<int>(km);
   p.n = static_cast<int>(kn);
   p.k = static_cast<int>(k);
@@ -265,9 +290,13 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.splits = plan.splits;
 
   runtime::LaunchConfig config;
-  config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
-  config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));
-  config.grid[2] = static_cast<unsigned>(plan.splits);
+  if (tile.streaming) {
+    config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
+  } else {
+    config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
+    config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));
+    config.grid[2] = static_cast<unsigned>(plan.splits);
+  }
   config.block[0] = tile.threads();
   config.dynamic_smem = tile.smem_bytes();
   config.stream = stream;

@@ -28,8 +28,13 @@ struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
   bool swap_ab;
-  // The heuristic takes the first tile of the family with max_tokens >= M; 0 = only on request (tuning).
+  // The heuristic takes the tile of the family with the smallest max_tokens >= M (the first of equals);
+  // 0 = only on request (tuning).
   std::int64_t max_tokens;
+  // The decode kernel of templates/mxfp8_gemm_stream.cuh: weights straight from global memory into mma
+  // fragments. bm = 16 rows per warp group, bn = tokens, warps_m = warps, stages = load groups in flight;
+  // plan_gemm's `splits` is then the number of warps sharing a row group's K (no workspace).
+  bool streaming = false;
   unsigned threads() const;
   unsigned smem_bytes() const;
   std::string name() const;  // "wgmma_128x128_s4"
@@ -42,8 +47,8 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::wgmma, 64, 8, 1, 1, 6, true, 8},         // decode: weights on the 64-row side
     {GemmFamily::wgmma, 64, 16, 1, 1, 6, true, 16},
     {GemmFamily::wgmma, 128, 128, 2, 1, 4, false, any_m},
-    {GemmFamily::mma, 128, 8, 8, 1, 4, true, 8},          // decode: weights on the mma's 16-row side
-    {GemmFamily::mma, 128, 16, 8, 1, 4, true, 16},
+    {GemmFamily::mma, 128, 8, 8, 1, 4, true, 0},          // decode through shared memory, weights on
+    {GemmFamily::mma, 128, 16, 8, 1, 4, true, 0},         // the mma's 16-row side (tuning candidates)
     {GemmFamily::mma, 64, 128, 2, 4, 4, false, 64},       // small batches
     {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},   // prefill
     {GemmFamily::mma, 64, 8, 4, 1, 6, true, 0},           // decode candidates for tuning
@@ -51,6 +56,8 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 128, 8, 8, 1, 6, true, 0},
     {GemmFamily::mma, 128, 16, 8, 1, 6, true, 0},
     {GemmFamily::mma, 64, 8, 4, 1, 8, true, 0},
+    {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
+    {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
 };
 
 struct GemmPlan {

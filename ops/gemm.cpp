@@ -100,6 +100,14 @@ int gemm_tile_for(GemmFamily family, std::int64_t m) {
   return best;
 }
 
+int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k, int sm_count) {
+  const std::int64_t k_groups = ceil_div(k, k_tile);
+  int splits = 1;
+  while (splits < tile.warps_m && row_groups * splits / tile.warps_m < 2 * sm_count && k_groups / (splits * 2) >= 2)
+    splits *= 2;
+  return splits;
+}
+
 GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile) {
   GemmPlan plan;
@@ -110,14 +118,8 @@ GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64
   plan.tile = tile >= 0 ? tile : gemm_tile_for(family, m);
   const GemmTile& t = gemm_tiles[plan.tile];
   if (t.streaming) {
-    // Warps share a row group's K when there are too few row groups to fill the chip twice over, as
-    // long as each warp still walks at least two 128-deep K groups.
-    const std::int64_t k_groups = ceil_div(k, k_tile);
-    plan.splits = 1;
-    while (plan.splits < t.warps_m && ceil_div(n, 16 * t.warps_m / plan.splits) < 2 * sm_count &&
-           k_groups / (plan.splits * 2) >= 2)
-      plan.splits *= 2;
-    plan.k_tiles_per_split = static_cast<int>(ceil_div(k_groups, plan.splits));
+    plan.splits = stream_k_split(t, ceil_div(n, 16), k, sm_count);
+    plan.k_tiles_per_split = static_cast<int>(ceil_div(ceil_div(k, k_tile), plan.splits));
     return plan;
   }
   const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
@@ -290,8 +292,9 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.splits = plan.splits;
 
   runtime::LaunchConfig config;
-  if (tile.streaming) {
-    config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
+  if (tile.streaming) {  // persistent: one wave at most
+    const std::int64_t tiles = ceil_div(km, 16 * tile.warps_m / plan.splits);
+    config.grid[0] = static_cast<unsigned>(std::min<std::int64_t>(tiles, std::int64_t{info.sm_count} * kernel.blocks_per_sm()));
   } else {
     config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
     config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));

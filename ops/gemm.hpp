@@ -60,6 +60,10 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
 };
 
+// Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row
+// groups than twice the SMs can take at once and each warp keeps at least two 128-deep K groups.
+int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k, int sm_count);
+
 struct GemmPlan {
   int tile = 0;  // index into gemm_tiles
   int splits = 1;

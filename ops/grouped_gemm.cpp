@@ -46,20 +46,28 @@ void require_i32_vector(const TensorView& t, std::int64_t min_length, std::strin
 
 }  // namespace
 
-int grouped_gemm_tile_for(std::int64_t typical_rows, std::int64_t active_experts, std::int64_t n, int sm_count) {
-  int choice = -1;
-  for (int i = 0; i < tile_count && choice < 0; ++i)
-    if (grouped_gemm_tiles[i].max_tokens >= typical_rows) choice = i;
-  // Decode streams the weights: prefer the taller weight tile unless it leaves SMs without work.
-  const GemmTile& t = grouped_gemm_tiles[choice];
-  if (t.swap_ab && t.bm == 64 && active_experts * ceil_div(n, 128) >= sm_count) ++choice;
-  return choice;
+int grouped_gemm_tile_for(std::int64_t typical_rows) {
+  int best = -1;
+  for (int i = 0; i < tile_count; ++i) {
+    const std::int64_t holds = grouped_gemm_tiles[i].max_tokens;
+    if (holds >= typical_rows && (best < 0 || holds < grouped_gemm_tiles[best].max_tokens)) best = i;
+  }
+  return best;
 }
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
                 fmt::format("the grouped MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
+  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
+  if (t.streaming)
+    return jit::KernelSpec{"mxfp8_grouped_gemm",
+                           "mxjit::mxfp8_grouped_gemm_stream_kernel",
+                           {{"tokens", std::to_string(t.bn)},
+                            {"warps", std::to_string(t.warps_m)},
+                            {"groups", std::to_string(t.stages)},
+                            {"out", out_type}},
+                           arch};
   return jit::KernelSpec{"mxfp8_grouped_gemm",
                          "mxjit::mxfp8_grouped_gemm_kernel",
                          {{"bm", std::to_string(t.bm)},
@@ -67,7 +75,7 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
                           {"warps_m", std::to_string(t.warps_m)},
                           {"warps_n", std::to_string(t.warps_n)},
                           {"stages", std::to_string(t.stages)},
-                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"},
+                          {"out", out_type},
                           {"swap_ab", t.swap_ab ? "true" : "false"}},
                          arch};
 }
@@ -130,9 +138,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
-  const int tile_index = tile_override >= 0
-                             ? tile_override
-                             : grouped_gemm_tile_for(typical, std::min(experts, ceil_div(rows, typical)), n, info.sm_count);
+  const int tile_index = tile_override >= 0 ? tile_override : grouped_gemm_tile_for(typical);
   const GemmTile& tile = grouped_gemm_tiles[tile_index];
   const runtime::Kernel& kernel =
       grouped_kernels().get(device, tile_index * 2 + (out.dtype == DType::fp16 ? 1 : 0),
@@ -161,9 +167,12 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   p.experts = static_cast<int>(experts);
   p.n = static_cast<int>(n);
   p.k = static_cast<int>(k);
+  const std::int64_t active_experts = std::min(experts, ceil_div(rows, typical));
+  p.k_split = tile.streaming ? stream_k_split(tile, active_experts * ceil_div(n, 16), k, info.sm_count) : 1;
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.
-  const int token_tile = tile.swap_ab ? tile.bn : tile.bm, weight_tile = tile.swap_ab ? tile.bm : tile.bn;
+  const int token_tile = tile.swap_ab ? tile.bn : tile.bm;
+  const int weight_tile = tile.streaming ? 16 * tile.warps_m / p.k_split : tile.swap_ab ? tile.bm : tile.bn;
   const std::int64_t most_tiles = (ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile);
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
   runtime::LaunchConfig config;

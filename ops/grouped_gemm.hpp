@@ -15,16 +15,18 @@ namespace mxjit::ops {
 // the typical rows per expert the tile is chosen for.
 inline constexpr GemmTile grouped_gemm_tiles[] = {
     // family            bm   bn  wm wn st swap max rows
-    {GemmFamily::mma, 64, 8, 4, 1, 6, true, 8},     // decode, few weight tiles: more CTAs
-    {GemmFamily::mma, 128, 8, 8, 1, 4, true, 8},    // decode
-    {GemmFamily::mma, 128, 16, 8, 1, 4, true, 16},
+    {GemmFamily::mma, 64, 8, 4, 1, 6, true, 0},     // decode through shared memory (on request)
+    {GemmFamily::mma, 128, 8, 8, 1, 4, true, 0},
+    {GemmFamily::mma, 128, 16, 8, 1, 4, true, 0},
     {GemmFamily::mma, 64, 128, 2, 4, 4, false, 64},
     {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},  // prefill
+    {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},    // decode: weights streamed into registers
+    {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
 };
 
-// The tile for experts of `typical_rows` rows each, `active_experts` of them with work, weights [N, K]
-// on a chip of `sm_count` SMs (an index into grouped_gemm_tiles).
-int grouped_gemm_tile_for(std::int64_t typical_rows, std::int64_t active_experts, std::int64_t n, int sm_count);
+// The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): the smallest
+// max_tokens that holds them.
+int grouped_gemm_tile_for(std::int64_t typical_rows);
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
 std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "mxfp8_gemm_mma.cuh"
+#include "mxfp8_gemm_stream.cuh"
 #include "mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -23,24 +24,18 @@ __device__ __forceinline__ void expert_rows(const GroupedGemmParams& p, int e, i
   }
 }
 
-template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out, bool SwapAB>
-__global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_kernel(const GroupedGemmParams p) {
-  constexpr int Threads = WarpsM * WarpsN * 32;
-  constexpr int TokenTile = SwapAB ? BN : BM, WeightTile = SwapAB ? BM : BN;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  auto* stages = reinterpret_cast<GemmStage<BM, BN>*>(smem_raw);
-  __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
-  __shared__ int token_row[TokenTile];                   // source row of each token of the current tile
-
-  const int weight_tiles = (p.n + WeightTile - 1) / WeightTile;
-  if (threadIdx.x < 32) {  // warp 0: per-lane partial sums over a run of experts, then a warp scan
+// tiles_through[e] = work tiles of experts 0..e, each expert owning ceil(rows / token_tile) * weight_tiles;
+// computed by warp 0 (per-lane runs of experts, then a warp scan), visible after the barrier it ends with.
+__device__ __forceinline__ void grouped_tile_prefix(const GroupedGemmParams& p, int token_tile, int weight_tiles,
+                                                    int* tiles_through) {
+  if (threadIdx.x < 32) {
     const int lane = threadIdx.x, per_lane = (p.experts + 31) / 32;
     const int e_begin = min(lane * per_lane, p.experts), e_end = min(e_begin + per_lane, p.experts);
     int run = 0;
     for (int e = e_begin; e < e_end; ++e) {
       int begin, count;
       expert_rows(p, e, begin, count);
-      run += (count + TokenTile - 1) / TokenTile * weight_tiles;
+      run += (count + token_tile - 1) / token_tile * weight_tiles;
       tiles_through[e] = run;
     }
     int before = run;
@@ -53,6 +48,29 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
     for (int e = e_begin; e < e_end; ++e) tiles_through[e] += before;
   }
   __syncthreads();
+}
+
+// The expert owning work tile w: the first e with tiles_through[e] > w.
+__device__ __forceinline__ int expert_of_tile(const int* tiles_through, int experts, int w) {
+  int lo = 0, hi = experts - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (tiles_through[mid] > w) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out, bool SwapAB>
+__global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_kernel(const GroupedGemmParams p) {
+  constexpr int Threads = WarpsM * WarpsN * 32;
+  constexpr int TokenTile = SwapAB ? BN : BM, WeightTile = SwapAB ? BM : BN;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  auto* stages = reinterpret_cast<GemmStage<BM, BN>*>(smem_raw);
+  __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
+  __shared__ int token_row[TokenTile];                   // source row of each token of the current tile
+
+  grouped_tile_prefix(p, TokenTile, (p.n + WeightTile - 1) / WeightTile, tiles_through);
   const int total = tiles_through[p.experts - 1];
   const int k_tiles = (p.k + kGemmBK - 1) / kGemmBK;
 
@@ -63,12 +81,7 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
   for (int w = blockIdx.x; w < total; w += gridDim.x) {
     __syncthreads();  // the previous tile is done with the stages, token_row and work
     if (threadIdx.x == 0) {
-      int lo = 0, hi = p.experts - 1;  // the expert owning tile w: the first with tiles_through > w
-      while (lo < hi) {
-        const int mid = (lo + hi) / 2;
-        if (tiles_through[mid] > w) hi = mid;
-        else lo = mid + 1;
-      }
+      const int lo = expert_of_tile(tiles_through, p.experts, w);
       const int local = w - (lo > 0 ? tiles_through[lo - 1] : 0);
       expert_rows(p, lo, work.row_begin, work.count);
       const int token_tiles = (work.count + TokenTile - 1) / TokenTile;
@@ -116,6 +129,64 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
       if (token >= count || col >= p.n) return;
       const float x = bias ? v + Out::to_float(bias[col]) : v;
       out[(row_begin + token) * p.ldo + col] = Out::from_float(x);
+    });
+  }
+}
+
+// Grouped decode GEMM: the streaming kernel of mxfp8_gemm_stream.cuh over (expert, token tile of
+// Tokens rows, row tile of 16 * Warps / k_split weight rows) work tiles, persistent as above.
+template <int Tokens, int Warps, int Groups, class Out>
+__global__ void __launch_bounds__(Warps * 32) mxfp8_grouped_gemm_stream_kernel(const GroupedGemmParams p) {
+  __shared__ float partial[Warps][Tokens / 8][4][32];
+  __shared__ int tiles_through[kGroupedGemmMaxExperts];
+  __shared__ int token_row[Tokens];
+  __shared__ int work_expert, work_row_begin, work_count, work_t0, work_w0;
+  const StreamSplit<Warps> split(p.k_split);
+  int group_begin, group_end;
+  stream_k_range(p.k, split.k_part, split.k_split, group_begin, group_end);
+  grouped_tile_prefix(p, Tokens, (p.n + split.rows_per_tile() - 1) / split.rows_per_tile(), tiles_through);
+  const int total = tiles_through[p.experts - 1];
+  const StreamOperand x{p.a, p.a_scales, p.lda, p.lda_s};
+
+  for (int w = blockIdx.x; w < total; w += gridDim.x) {
+    if (threadIdx.x == 0) {
+      const int e = expert_of_tile(tiles_through, p.experts, w);
+      const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
+      int begin, count;
+      expert_rows(p, e, begin, count);
+      const int token_tiles = (count + Tokens - 1) / Tokens;
+      work_expert = e;
+      work_row_begin = begin;
+      work_count = count;
+      work_t0 = (local % token_tiles) * Tokens;
+      work_w0 = (local / token_tiles) * split.rows_per_tile();
+    }
+    __syncthreads();
+    if (threadIdx.x < Tokens) {
+      int src = -1;
+      if (work_t0 + threadIdx.x < work_count) {
+        const int row = work_row_begin + work_t0 + threadIdx.x;
+        src = p.a_rows ? p.a_rows[row] : row;
+        if (src >= p.a_row_count) src = -1;
+      }
+      token_row[threadIdx.x] = src < 0 ? -1 : src;
+    }
+    __syncthreads();
+
+    const int e = work_expert, row0 = work_w0 + split.row_group * 16, g = threadIdx.x % 32 / 4;
+    const StreamOperand w_e{p.b + e * p.b_expert_stride, p.b_scales + e * p.b_scales_expert_stride, p.ldb, p.ldb_s};
+    float acc[Tokens / 8][4] = {};
+    stream_accumulate<Tokens, Groups>(acc, w_e, x, [&](int h) { return row0 + g + 8 * h < p.n ? row0 + g + 8 * h : -1; },
+                                      [&](int i) { return token_row[i]; }, p.k, group_begin, group_end);
+    unsigned short* out = static_cast<unsigned short*>(p.out);
+    const unsigned short* bias = p.bias ? static_cast<const unsigned short*>(p.bias) + static_cast<long long>(e) * p.n : nullptr;
+    const int t0 = work_t0, count = work_count, row_begin = work_row_begin;
+    // stream_reduce ends with a barrier: the next tile's writes to work_* and token_row wait for it.
+    stream_reduce<Tokens, Warps>(acc, split, partial, [&](int r, int token, float v) {
+      const int col = row0 + r;
+      if (col >= p.n || t0 + token >= count) return;
+      if (bias) v += Out::to_float(bias[col]);
+      out[(row_begin + t0 + token) * p.ldo + col] = Out::from_float(v);
     });
   }
 }

@@ -30,6 +30,7 @@ struct GroupedGemmParams {
   int a_row_count;                // rows of a: gathered indices outside [0, a_row_count) read zeros
   int out_rows;                   // rows of out: group rows outside [0, out_rows) are never touched
   int experts, n, k;
+  int k_split;                    // streaming (decode) kernel: warps sharing a row group's K
 };
 
 }  // namespace mxjit

@@ -1,44 +1,121 @@
-// warmup_linear_layers: the kernels Mxfp8Linear::apply launches, compiled ahead of time.
+// warmup_layers: the kernels Mxfp8Linear::apply and Mxfp8MoE::apply launch, compiled ahead of time.
 #include "mxjit/warmup.hpp"
 
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
 #include "ops/gemm.hpp"
+#include "ops/grouped_gemm.hpp"
+#include "ops/layer_kernels.hpp"
+#include "ops/moe_kernels.hpp"
+#include "ops/moe_plan.hpp"
 #include "ops/quantize.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
+#include "runtime/driver_api.hpp"
 
 namespace mxjit {
+namespace ops {
+namespace {
 
-WarmupSummary warmup_linear_layers(const std::vector<LinearShape>& layers, const std::vector<std::int64_t>& tokens,
-                                   DType dtype, const std::string& arch_name, int jobs,
-                                   const std::function<void(const WarmupEvent&)>& progress) {
+// Mxfp8MoE's constructor checks, with the layer's name; then its apply's bound on T * top_k.
+void check_moe_layer(const MoeShape& m, const std::vector<std::int64_t>& tokens) {
+  auto fail = [&](const std::string& why) { invalid_argument(fmt::format("warmup: MoE layer {} {}", m.name, why)); };
+  if (m.hidden <= 0 || m.hidden % 32 != 0)
+    fail(fmt::format("has hidden = {}: MXFP8 needs a positive multiple of 32", m.hidden));
+  if (m.intermediate <= 0 || m.intermediate % 32 != 0)
+    fail(fmt::format("has intermediate = {} (per partition): MXFP8 needs a positive multiple of 32", m.intermediate));
+  if (m.experts < 1 || m.experts > moe_group_max_experts)
+    fail(fmt::format("has {} local experts; 1 to {} are supported", m.experts, moe_group_max_experts));
+  const std::int64_t global = m.global_experts == 0 ? m.experts : m.global_experts;
+  if (global < m.experts || global > moe_route_max_experts)
+    fail(fmt::format("has {} global experts; they must be within [local experts = {}, {}]", global, m.experts,
+                     moe_route_max_experts));
+  if (m.top_k < 1 || m.top_k > std::min<std::int64_t>(global, moe_max_top_k))
+    fail(fmt::format("has top_k = {}; it must be within [1, min(global experts = {}, {})]", m.top_k, global,
+                     moe_max_top_k));
+  for (std::int64_t t : tokens)
+    if (t * m.top_k >= (std::int64_t{1} << 30))
+      fail(fmt::format("at {} tokens has {} (token, expert) pairs; T * top_k must stay below 2^30", t, t * m.top_k));
+}
+
+}  // namespace
+
+void check_warmup_layers(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
+                         const std::vector<std::int64_t>& tokens, DType dtype) {
   if (dtype != DType::bf16 && dtype != DType::fp16)
-    ops::invalid_argument(fmt::format("warmup: activation dtype must be bf16 or fp16, got {}", to_string(dtype)));
-  for (const LinearShape& l : layers)
+    invalid_argument(fmt::format("warmup: activation dtype must be bf16 or fp16, got {}", to_string(dtype)));
+  for (const LinearShape& l : linear)
     if (l.n <= 0 || l.k <= 0 || l.k % 32 != 0)
-      ops::invalid_argument(fmt::format("warmup: layer {} has n = {}, k = {}: MXFP8 needs positive sizes and k % 32 == 0",
-                                        l.name, l.n, l.k));
+      invalid_argument(fmt::format("warmup: layer {} has n = {}, k = {}: MXFP8 needs positive sizes and k % 32 == 0",
+                                   l.name, l.n, l.k));
   for (std::int64_t m : tokens)
-    if (m < 1) ops::invalid_argument(fmt::format("warmup: token count {} is not positive", m));
-  const jit::Arch arch = arch_name.empty() ? runtime::device_info(runtime::current_device()).arch
-                                           : jit::Arch::parse(arch_name);
-  const ops::GemmFamily family = ops::default_gemm_family(arch);
+    if (m < 1) invalid_argument(fmt::format("warmup: token count {} is not positive", m));
+  for (const MoeShape& m : moe) check_moe_layer(m, tokens);
+}
 
-  // What apply() launches: the activation quantize, and the GEMM tile chosen for each token count. The
-  // kernels depend on shapes only through the tile, so many layers share few kernels.
+std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
+                                                const std::vector<std::int64_t>& tokens, DType dtype,
+                                                const jit::Arch& arch, const std::vector<int>& sm_counts) {
+  check_warmup_layers(linear, moe, tokens, dtype);
+
+  // The kernels depend on shapes only through a few parameters (the tile, the expert-count class), so
+  // many layers and token counts share few kernels: one entry per display name.
   std::map<std::string, jit::KernelSpec> unique;
   auto add = [&](jit::KernelSpec spec) { unique.emplace(spec.display_name(), std::move(spec)); };
-  if (!layers.empty()) {
-    add(ops::quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch));
-    for (std::int64_t m : tokens) add(ops::gemm_kernel_spec(ops::gemm_tiles[ops::gemm_tile_for(family, m)], dtype, arch));
+  if (!linear.empty() || !moe.empty())  // both methods quantize their activations alike
+    add(quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch));
+  if (!linear.empty()) {  // Mxfp8Linear::apply: the quantize, the GEMM tile chosen for each token count
+    const GemmFamily family = default_gemm_family(arch);
+    for (std::int64_t m : tokens) add(gemm_kernel_spec(gemm_tiles[gemm_tile_for(family, m)], dtype, arch));
+  }
+  if (!moe.empty()) {  // Mxfp8MoE::apply: route, group, quantize x, grouped GEMM, SiLU-mul quantize, grouped GEMM, combine
+    std::vector<int> sms = sm_counts;
+    if (sms.empty())
+      for (int c = 1; c <= warmup_most_sms; ++c) sms.push_back(c);
+    add(group_by_expert_kernel_spec(arch));
+    add(silu_mul_quantize_kernel_spec(dtype, ScaleRule::rceil, arch));
+    add(moe_combine_kernel_spec(dtype, arch));
+    for (const MoeShape& m : moe) {
+      const std::int64_t global = m.global_experts == 0 ? m.experts : m.global_experts;
+      for (DType logits : {DType::f32, dtype}) add(route_topk_kernel_spec(logits, static_cast<int>(global), arch));
+      for (std::int64_t t : tokens)
+        for (std::int64_t n : {2 * m.intermediate, m.hidden}) {  // W13 [E, 2I, H], then W2 [E, H, I]
+          std::set<int> picked;
+          for (int sm : sms) picked.insert(moe_grouped_gemm_tile(t, m.top_k, m.experts, global, n, sm));
+          for (int tile : picked) add(grouped_gemm_kernel_spec(grouped_gemm_tiles[tile], dtype, arch));
+        }
+    }
   }
   std::vector<jit::KernelSpec> specs;
   for (auto& [name, spec] : unique) specs.push_back(std::move(spec));
+  return specs;
+}
+
+}  // namespace ops
+
+WarmupSummary warmup_layers(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
+                            const std::vector<std::int64_t>& tokens, DType dtype, const std::string& arch_name, int jobs,
+                            const std::function<void(const WarmupEvent&)>& progress) {
+  ops::check_warmup_layers(linear, moe, tokens, dtype);  // before any device query
+  // The target, and the SM counts of the GPUs that will run the kernels where they are here.
+  jit::Arch arch;
+  std::vector<int> sm_counts;
+  if (arch_name.empty()) {
+    const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
+    arch = info.arch;
+    sm_counts.push_back(info.sm_count);
+  } else {
+    arch = jit::Arch::parse(arch_name);
+    if (!moe.empty() && runtime::gpu_available())
+      for (int d = 0, count = runtime::device_count(); d < count; ++d)
+        if (runtime::device_info(d).arch == arch) sm_counts.push_back(runtime::device_info(d).sm_count);
+  }
+  const std::vector<jit::KernelSpec> specs = ops::layer_kernel_specs(linear, moe, tokens, dtype, arch, sm_counts);
 
   const jit::WarmupReport report = jit::warmup(
       jit::RuntimeState::get().kernels(), specs, jobs,
@@ -52,6 +129,12 @@ WarmupSummary warmup_linear_layers(const std::vector<LinearShape>& layers, const
   for (const jit::WarmupItem& item : report.items) summary.compiled += item.error.empty() && item.origin == jit::Origin::compiled;
   summary.wall_ms = report.wall_ms;
   return summary;
+}
+
+WarmupSummary warmup_linear_layers(const std::vector<LinearShape>& layers, const std::vector<std::int64_t>& tokens,
+                                   DType dtype, const std::string& arch, int jobs,
+                                   const std::function<void(const WarmupEvent&)>& progress) {
+  return warmup_layers(layers, {}, tokens, dtype, arch, jobs, progress);
 }
 
 }  // namespace mxjit

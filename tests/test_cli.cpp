@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <regex>
 #include <set>
@@ -16,7 +17,13 @@
 #include <vector>
 
 #include "mxjit/mxjit.hpp"
+#include "ops/gemm.hpp"
+#include "ops/grouped_gemm.hpp"
+#include "ops/layer_kernels.hpp"
+#include "ops/moe_kernels.hpp"
+#include "ops/quantize.hpp"
 #include "test_support.hpp"
+#include "tools/model_config.hpp"
 
 #ifndef MXJIT_CLI_PATH
 #error "MXJIT_CLI_PATH must name the built mxjit executable"
@@ -63,6 +70,24 @@ int compiled_count(const std::string& warmup_output) {
   std::smatch m;
   static const std::regex done(R"(done in [0-9.]+ ms: (\d+) compiled, (\d+) cache hits)");
   return std::regex_search(warmup_output, m, done) ? std::stoi(m[1]) : -1;
+}
+
+// The kernels a warmup run reports off a terminal: "[  3/13] compiled     12.5 ms  <display name>".
+std::set<std::string> warmed_kernels(const std::string& warmup_output) {
+  static const std::regex line(R"(^\[\s*\d+/\d+\] (compiled|cache hit)\s+[0-9.]+ ms  (\S+)$)");
+  std::set<std::string> names;
+  std::istringstream lines(warmup_output);
+  for (std::string text; std::getline(lines, text);) {
+    std::smatch m;
+    if (std::regex_match(text, m, line)) names.insert(m[2]);
+  }
+  return names;
+}
+
+std::set<std::string> names_of(const std::vector<jit::KernelSpec>& specs) {
+  std::set<std::string> names;
+  for (const jit::KernelSpec& s : specs) names.insert(s.display_name());
+  return names;
 }
 
 struct LsEntry {
@@ -200,6 +225,69 @@ TEST(CliTest, WarmupForAModelThenAllHits) {
   EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");
 }
 
+// A MoE model, cold then warm: the linear and MoE kernels (with no GPU, every grouped GEMM tile some
+// GPU would pick), exactly those the library lists for the layers model_config reads.
+void warm_moe_model_twice(const std::string& name, int tp, int ep, const std::string& experts_line) {
+  TempDir dir("cli");
+  const std::string model = std::string(MXJIT_SOURCE_DIR) + "/tools/models/" + name + ".json";
+  const std::string args = fmt::format("warmup --arch sm_90a -j2 --tp {} --ep {} --tokens 1,16,2048 --model {}", tp, ep,
+                                       quoted(model));
+  const CliResult first = run_cli(args, dir.path().string());
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_CONTAINS(first.out, fmt::format("1 MoE layer shape (tp={}, ep={})", tp, ep));
+  EXPECT_CONTAINS(first.out, experts_line);
+  EXPECT_EQ(first.out.find("not covered"), std::string::npos) << first.out;
+
+  std::ifstream file(model);
+  const tools::ModelLayers layers = tools::model_layers(nlohmann::json::parse(file), tp, ep);
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  std::vector<int> sm_counts;  // the tool's: those of the sm_90a GPUs here, if any
+  for (int d = 0; d < gpu_count(); ++d)
+    if (gpu_info(d).arch == "sm_90a") sm_counts.push_back(gpu_info(d).sm_count);
+  const std::set<std::string> expected =
+      names_of(ops::layer_kernel_specs(layers.linear, layers.moe, {1, 16, 2048}, DType::bf16, arch, sm_counts));
+  EXPECT_EQ(warmed_kernels(first.out), expected) << first.out;
+  const std::string count = std::to_string(expected.size());
+  EXPECT_CONTAINS(first.out, ": " + count + " compiled, 0 cache hits, 0 failed");
+  EXPECT_EQ(entry_files(dir.path()).size(), expected.size());
+  std::set<std::string> families;
+  for (const std::string& n : expected) families.insert(n.substr(0, n.find('<')));
+  for (const char* family : {"mxfp8_quantize", "moe_route_topk", "moe_group_by_expert", "mxfp8_grouped_gemm",
+                             "moe_silu_mul_quantize", "moe_combine"})
+    EXPECT_TRUE(families.count(family)) << family;
+
+  const CliResult second = run_cli(args, dir.path().string());
+  EXPECT_EQ(second.code, 0) << second.out;
+  EXPECT_CONTAINS(second.out, ": 0 compiled, " + count + " cache hits, 0 failed");
+  EXPECT_EQ(warmed_kernels(second.out), expected) << second.out;
+}
+
+TEST(CliTest, WarmupForQwen3MoeThenAllHits) {
+  warm_moe_model_twice("qwen3-30b-a3b", 1, 1, "mlp.experts                      E =  128 of 128, top-8, H =   2048, I =    768");
+}
+
+TEST(CliTest, WarmupForDeepSeekV3WithExpertParallelismThenAllHits) {
+  warm_moe_model_twice("deepseek-v3", 8, 8, "mlp.experts                      E =   32 of 256, top-8, H =   7168, I =   2048");
+}
+
+TEST(CliTest, WarmupRejectsBadShardingNamingIt) {
+  TempDir dir("cli");
+  const std::string qwen = quoted(std::string(MXJIT_SOURCE_DIR) + "/tools/models/qwen3-30b-a3b.json");
+  const std::pair<std::string, std::string> cases[] = {
+      {"--ep 3", "num_experts = 128 is not divisible by --ep 3"},
+      {"--tp 4 --ep 3", "num_experts = 128 is not divisible by --ep 3"},
+      {"--ep 0", "--ep"},
+  };
+  for (const auto& [flags, message] : cases) {
+    const CliResult r = run_cli("warmup --arch sm_90a " + flags + " --model " + qwen, dir.path().string());
+    EXPECT_NE(r.code, 0) << flags << ":\n" << r.out;
+    EXPECT_NE(r.code, -1) << flags << ":\n" << r.out;
+    EXPECT_CONTAINS(r.out, message);
+  }
+  EXPECT_TRUE(entry_files(dir.path()).empty());
+  EXPECT_CONTAINS(run_cli("warmup --help", dir.path().string()).out, "--ep");
+}
+
 TEST(CliTest, EverySubcommandHasHelp) {
   TempDir dir("cli");
   for (const char* sub : {"ls", "verify", "prune", "clear"}) {
@@ -326,6 +414,18 @@ TEST_F(CliCacheTest, LsListsEveryEntryWarmupCompiled) {
   std::set<std::string> families;
   for (const auto& e : listing.entries) families.insert(e.family);
   EXPECT_GE(families.size(), 2u) << r.out;
+}
+
+TEST_F(CliCacheTest, WarmupWithoutAModelBuildsEveryDispatchedKernel) {
+  // The quantize, dense GEMM and grouped GEMM kernels, and the MoE kernels for bf16 and fp16 activations
+  // (the f32-logit routing and the grouping shared by both, built once).
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  std::set<std::string> expected = names_of(ops::all_quantize_kernel_specs(arch));
+  expected.merge(names_of(ops::all_gemm_kernel_specs(arch)));
+  expected.merge(names_of(ops::all_grouped_gemm_kernel_specs(arch)));
+  for (DType dtype : {DType::bf16, DType::fp16}) expected.merge(names_of(ops::all_moe_aux_kernel_specs(arch, dtype)));
+  EXPECT_EQ(warmed_kernels(warmup_.out), expected) << warmup_.out;
+  EXPECT_EQ(static_cast<std::size_t>(compiled_), expected.size());
 }
 
 TEST_F(CliCacheTest, SecondWarmupCompilesNothing) {

@@ -87,6 +87,9 @@ Runner add_tune_command(CLI::App& app) {
       t.out = model.dtype;
       layers.insert(layers.end(), model.linear.begin(), model.linear.end());
       for (const std::string& part : model.not_covered) fmt::print("not covered: {}\n", part);
+      for (const MoeShape& m : model.moe)
+        fmt::print("not tuned: {} ({} routed experts; the grouped GEMM keeps its built-in tile choice)\n", m.name,
+                   m.global_experts);
     }
     if (!o->dtype.empty()) t.out = o->dtype == "fp16" ? DType::fp16 : DType::bf16;
     for (const LinearShape& l : layers) t.shapes.push_back({l.n, l.k});

@@ -1,8 +1,9 @@
 // `mxjit warmup`: compile kernels into the disk cache ahead of serving. With --model or --shapes, the
-// kernels the linear method needs for those layers and token counts; without, every kernel the ops
-// dispatch to for the architecture.
+// kernels the linear and MoE methods need for those layers and token counts; without, every kernel the
+// ops dispatch to for the architecture.
 #include <fmt/format.h>
 
+#include <map>
 #include <thread>
 
 #include "commands.hpp"
@@ -11,6 +12,8 @@
 #include "layer_args.hpp"
 #include "mxjit/warmup.hpp"
 #include "ops/gemm.hpp"
+#include "ops/grouped_gemm.hpp"
+#include "ops/moe_kernels.hpp"
 #include "ops/quantize.hpp"
 #include "progress_bar.hpp"
 #include "runtime/device.hpp"
@@ -21,7 +24,7 @@ namespace {
 
 struct Options {
   std::string arch, model, shapes, tokens = "1,16,64,256,2048,8192";
-  int tp = 1;
+  int tp = 1, ep = 1;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
 
@@ -52,6 +55,10 @@ Runner add_warmup_command(CLI::App& app) {
   cmd->add_option("-j,--jobs", o->jobs, "parallel compiles")->check(CLI::PositiveNumber);
   cmd->add_option("--model", o->model, "a Hugging Face style config.json (see tools/models/)")->check(CLI::ExistingFile);
   cmd->add_option("--tp", o->tp, "tensor-parallel size the model is sharded with")->check(CLI::PositiveNumber);
+  cmd->add_option("--ep", o->ep,
+                  "expert-parallel size: each rank holds experts/N routed experts, split by the remaining --tp/N "
+                  "ranks (default 1)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--shapes", o->shapes, "explicit linear layers, N:K[,N:K...]");
   cmd->add_option("--tokens", o->tokens, "token counts (M) to expect, comma-separated");
   return [o] {
@@ -61,8 +68,16 @@ Runner add_warmup_command(CLI::App& app) {
     auto& state = jit::RuntimeState::get();
     if (o->model.empty() && o->shapes.empty()) {  // everything the ops can dispatch to
       const jit::Arch target = jit::Arch::parse(arch);
-      std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(target);
-      for (jit::KernelSpec& spec : ops::all_gemm_kernel_specs(target)) specs.push_back(std::move(spec));
+      std::map<std::string, jit::KernelSpec> unique;  // the MoE kernels of bf16 and fp16 share some
+      auto add = [&](std::vector<jit::KernelSpec> more) {
+        for (jit::KernelSpec& spec : more) unique.emplace(spec.display_name(), std::move(spec));
+      };
+      add(ops::all_quantize_kernel_specs(target));
+      add(ops::all_gemm_kernel_specs(target));
+      add(ops::all_grouped_gemm_kernel_specs(target));
+      for (DType dtype : {DType::bf16, DType::fp16}) add(ops::all_moe_aux_kernel_specs(target, dtype));
+      std::vector<jit::KernelSpec> specs;
+      for (auto& [name, spec] : unique) specs.push_back(std::move(spec));
       fmt::print("warming all {} kernels for {} into {} with {} jobs\n", specs.size(), arch, state.disk().root(), o->jobs);
       ProgressBar bar;
       const jit::WarmupReport r = jit::warmup(state.kernels(), specs, o->jobs, [&](std::size_t done, std::size_t total,
@@ -74,20 +89,26 @@ Runner add_warmup_command(CLI::App& app) {
       return report(bar, s);
     }
     std::vector<LinearShape> layers = parse_shapes(o->shapes);
+    std::vector<MoeShape> moe;
     DType dtype = DType::bf16;
     if (!o->model.empty()) {
-      const ModelLayers model = read_model(o->model, o->tp);
+      const ModelLayers model = read_model(o->model, o->tp, o->ep);
       dtype = model.dtype;
       layers.insert(layers.end(), model.linear.begin(), model.linear.end());
+      moe = model.moe;
       for (const std::string& part : model.not_covered) fmt::print("not covered: {}\n", part);
     }
     const std::vector<std::int64_t> tokens = parse_int_list(o->tokens, "--tokens");
-    fmt::print("{} linear layer shapes (tp={}), tokens {}, {}, for {} into {}:\n", layers.size(), o->tp, o->tokens,
-               to_string(dtype), arch, state.disk().root());
+    fmt::print("{} linear layer shapes{} (tp={}{}), tokens {}, {}, for {} into {}:\n", layers.size(),
+               moe.empty() ? "" : fmt::format(" and {} MoE layer shape", moe.size()), o->tp,
+               moe.empty() ? "" : fmt::format(", ep={}", o->ep), o->tokens, to_string(dtype), arch, state.disk().root());
     for (const LinearShape& l : layers) fmt::print("  {:<32} N = {:>6}, K = {:>6}\n", l.name, l.n, l.k);
+    for (const MoeShape& m : moe)
+      fmt::print("  {:<32} E = {:>4} of {}, top-{}, H = {:>6}, I = {:>6}\n", m.name, m.experts, m.global_experts, m.top_k,
+                 m.hidden, m.intermediate);
     ProgressBar bar;
     const WarmupSummary s =
-        warmup_linear_layers(layers, tokens, dtype, arch, o->jobs, [&](const WarmupEvent& e) { print_event(bar, e); });
+        warmup_layers(layers, moe, tokens, dtype, arch, o->jobs, [&](const WarmupEvent& e) { print_event(bar, e); });
     return report(bar, s);
   };
 }

@@ -41,7 +41,7 @@ std::vector<LinearShape> parse_shapes(const std::string& text) {
   return out;
 }
 
-ModelLayers read_model(const std::string& config_path, int tp) {
+ModelLayers read_model(const std::string& config_path, int tp, int ep) {
   std::ifstream file(config_path);
   nlohmann::json config;
   try {
@@ -49,7 +49,7 @@ ModelLayers read_model(const std::string& config_path, int tp) {
   } catch (const std::exception& e) {
     throw Error(ErrorCode::invalid_argument, fmt::format("{}: not valid JSON ({})", config_path, e.what()));
   }
-  return model_layers(config, tp);
+  return model_layers(config, tp, ep);
 }
 
 }  // namespace mxjit::tools

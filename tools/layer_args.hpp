@@ -17,7 +17,8 @@ std::vector<std::int64_t> parse_int_list(const std::string& text, const char* wh
 // "6144:4096,4096:4096" -> layers named by their shape.
 std::vector<LinearShape> parse_shapes(const std::string& text);
 
-// The linear layers one tensor-parallel rank of the model in `config_path` (a config.json) runs.
-ModelLayers read_model(const std::string& config_path, int tp);
+// The linear and MoE layers one rank of the model in `config_path` (a config.json) runs, sharded with
+// --tp and --ep as model_layers describes.
+ModelLayers read_model(const std::string& config_path, int tp, int ep = 1);
 
 }  // namespace mxjit::tools

@@ -1,5 +1,11 @@
-// A Hugging Face style config.json -> the linear layers one tensor-parallel rank runs (header-only: the
-// tool and its tests share it). MoE experts belong to the MoE method and are listed, not returned.
+// A Hugging Face style config.json -> the linear and MoE layers one rank runs (header-only: the tool and
+// its tests share it).
+//
+// Parallelism as vLLM and SGLang shard a model: attention and dense MLPs are split over --tp ranks. The
+// routed experts are spread over --ep ranks (expert parallelism), each holding experts / ep whole experts,
+// and the tp / ep ranks that share them split the experts' intermediate size (vLLM's TP + EP has ep = tp:
+// whole experts, I unsplit; SGLang's moe_tp = tp / ep). An --ep above --tp (a multiple of it) is
+// data-parallel attention: experts unsplit.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,11 +23,12 @@ namespace mxjit::tools {
 
 struct ModelLayers {
   std::vector<LinearShape> linear;  // deduplicated by (n, k), named after the first layer of each shape
-  std::vector<std::string> not_covered;  // parts of the model no linear-method kernel serves
+  std::vector<MoeShape> moe;        // the routed experts (every MoE layer of a model has the same shape)
+  std::vector<std::string> not_covered;  // parts of the model neither method serves
   DType dtype = DType::bf16;
 };
 
-inline ModelLayers model_layers(const nlohmann::json& c, int tp) {
+inline ModelLayers model_layers(const nlohmann::json& c, int tp, int ep = 1) {
   auto fail = [](const std::string& why) { return Error(ErrorCode::invalid_argument, "model config: " + why); };
   auto get = [&](const char* key) -> std::int64_t {
     if (!c.contains(key) || !c[key].is_number_integer()) throw fail(fmt::format("missing integer field '{}'", key));
@@ -35,6 +42,7 @@ inline ModelLayers model_layers(const nlohmann::json& c, int tp) {
     return size / tp;
   };
   if (tp < 1) throw fail(fmt::format("--tp must be >= 1, got {}", tp));
+  if (ep < 1) throw fail(fmt::format("--ep must be >= 1, got {}", ep));
   ModelLayers out;
   if (c.value("torch_dtype", "bfloat16") == "float16") out.dtype = DType::fp16;
   auto add = [&](const char* name, std::int64_t n, std::int64_t k) {
@@ -60,7 +68,11 @@ inline ModelLayers model_layers(const nlohmann::json& c, int tp) {
     add("attn.qkv_proj", (local_heads + 2 * local_kv) * head_dim, hidden);
     add("attn.o_proj", hidden, local_heads * head_dim);
   }
-  const std::int64_t experts = get_or("num_experts", get_or("num_local_experts", get_or("n_routed_experts", 0)));
+  // Routed experts: num_experts (Qwen), else num_local_experts (Mixtral), else n_routed_experts (DeepSeek).
+  const char* experts_field = "n_routed_experts";
+  for (const char* key : {"num_local_experts", "num_experts"})  // later keys take precedence
+    if (c.contains(key) && c[key].is_number_integer()) experts_field = key;
+  const std::int64_t experts = get_or(experts_field, 0);
   const bool dense_mlp = experts == 0 || get_or("first_k_dense_replace", 0) > 0;
   if (dense_mlp) {
     const std::int64_t inter = split(get("intermediate_size"), "intermediate_size");
@@ -72,9 +84,24 @@ inline ModelLayers model_layers(const nlohmann::json& c, int tp) {
     add("mlp.shared_experts.gate_up_proj", 2 * inter, hidden);
     add("mlp.shared_experts.down_proj", hidden, inter);
   }
-  if (experts > 0)
-    out.not_covered.push_back(fmt::format("{} routed experts (top-{}): the MoE method, not yet implemented", experts,
-                                          get_or("num_experts_per_tok", 0)));
+  if (experts > 0) {  // the routed experts: one Mxfp8MoE per MoE layer
+    if (experts % ep != 0) throw fail(fmt::format("{} = {} is not divisible by --ep {}", experts_field, experts, ep));
+    std::int64_t moe_tp = 1;  // ranks that split each expert's intermediate size
+    if (ep <= tp) {
+      if (tp % ep != 0) throw fail(fmt::format("--tp {} is not divisible by --ep {}", tp, ep));
+      moe_tp = tp / ep;
+    } else if (ep % tp != 0) {
+      throw fail(fmt::format("--ep {} is neither a divisor nor a multiple of --tp {}", ep, tp));
+    }
+    // Mixtral's experts are as wide as its dense MLP would be: it has no moe_intermediate_size.
+    const char* inter_field = c.contains("moe_intermediate_size") ? "moe_intermediate_size" : "intermediate_size";
+    const std::int64_t inter = get(inter_field);
+    if (inter % moe_tp != 0)
+      throw fail(ep == 1 ? fmt::format("{} = {} is not divisible by --tp {}", inter_field, inter, tp)
+                         : fmt::format("{} = {} is not divisible by the {} ranks that split each expert (--tp {} / --ep {})",
+                                       inter_field, inter, moe_tp, tp, ep));
+    out.moe.push_back({"mlp.experts", experts / ep, experts, hidden, inter / moe_tp, get("num_experts_per_tok")});
+  }
   return out;
 }
 

@@ -17,6 +17,16 @@ struct LinearShape {
   std::int64_t n = 0, k = 0;
 };
 
+// One Mixture-of-Experts layer (Mxfp8MoE) as one rank holds it.
+struct MoeShape {
+  std::string name;                 // for reports and errors, e.g. "mlp.experts"
+  std::int64_t experts = 0;         // on this rank (Mxfp8MoE's num_experts)
+  std::int64_t global_experts = 0;  // of the whole model (router columns); 0 = experts (no expert parallelism)
+  std::int64_t hidden = 0;          // H
+  std::int64_t intermediate = 0;    // I per tensor-parallel partition
+  std::int64_t top_k = 0;
+};
+
 struct WarmupEvent {
   std::size_t done = 0, total = 0;
   std::string kernel;  // the specialization, human-readable
@@ -30,10 +40,24 @@ struct WarmupSummary {
   double wall_ms = 0;
 };
 
-// Compiles (or finds cached) every kernel Mxfp8Linear::apply would launch for these layers, at these
-// token counts, with activations of `dtype`, for `arch` ("sm_90a"; empty: the current GPU). Checks
-// each shape first (k % 32 == 0, sizes positive) and throws Error(invalid_argument) naming the layer.
-// `jobs` compiles run in parallel; `progress` is called once per kernel.
+// Compiles (or finds cached), in one parallel batch, every kernel Mxfp8Linear::apply and Mxfp8MoE::apply
+// (with its default options: RCEIL scales) would launch for these layers at these token counts (T),
+// with activations of `dtype`, for `arch` ("sm_90a"; empty: the current GPU). For a MoE layer: the
+// quantize of x, routing for f32 logits and for logits of `dtype`, the grouping, the grouped GEMM tile
+// of each of the two GEMMs at each T, the SiLU-mul quantize and the combine. The grouped GEMM tile may
+// depend on the GPU's SM count: the SM counts of the GPUs of `arch` present are used, and with none
+// (e.g. warming sm_90a on a build machine), every tile the heuristic picks for some GPU of 1 to 1024
+// SMs. Shapes are checked first and Error(invalid_argument) names the layer: a linear layer as below; a
+// MoE layer as Mxfp8MoE's constructor does (H and I positive multiples of 32, 1 to 1024 local experts,
+// global experts within [local, 512], top_k within [1, min(global, 32)], T * top_k < 2^30). Kernels
+// shared by several layers or token counts are built once; `progress` is called once per kernel.
+WarmupSummary warmup_layers(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
+                            const std::vector<std::int64_t>& tokens, DType dtype, const std::string& arch, int jobs,
+                            const std::function<void(const WarmupEvent&)>& progress = {});
+
+// warmup_layers for linear layers alone: every kernel Mxfp8Linear::apply would launch for these layers,
+// at these token counts. Checks each shape first (k % 32 == 0, sizes positive) and throws
+// Error(invalid_argument) naming the layer. `jobs` compiles run in parallel.
 WarmupSummary warmup_linear_layers(const std::vector<LinearShape>& layers, const std::vector<std::int64_t>& tokens,
                                    DType dtype, const std::string& arch, int jobs,
                                    const std::function<void(const WarmupEvent&)>& progress = {});

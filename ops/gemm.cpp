@@ -292,9 +292,8 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.splits = plan.splits;
 
   runtime::LaunchConfig config;
-  if (tile.streaming) {  // persistent: one wave at most
-    const std::int64_t tiles = ceil_div(km, 16 * tile.warps_m / plan.splits);
-    config.grid[0] = static_cast<unsigned>(std::min<std::int64_t>(tiles, std::int64_t{info.sm_count} * kernel.blocks_per_sm()));
+  if (tile.streaming) {  // one CTA per work tile
+    config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
   } else {
     config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
     config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));

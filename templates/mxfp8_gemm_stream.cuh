@@ -9,8 +9,10 @@
 //
 // A CTA of Warps warps covers 16 * Warps / KSplit weight rows per work tile; each 16-row group is shared
 // by KSplit warps that walk disjoint K ranges and add their partials in a fixed order (deterministic).
-// Loads are issued Groups * 4 scale blocks ahead of the mmas that consume them. CTAs are persistent: they
-// stride over the work tiles, so no partial last wave leaves SMs idle.
+// Loads are issued Groups * 4 scale blocks ahead of the mmas that consume them. The dense kernel
+// launches one CTA per work tile (on H100, 15% faster than persistent CTAs at 28672x4096); the grouped
+// one is persistent, as its work list lives on the device. (Prefetching the next groups into a second
+// register set doubled the registers to 213 and halved the CTAs per SM: not taken.)
 #pragma once
 
 #include "mxfp8_gemm_mma.cuh"

@@ -172,8 +172,10 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.
   const int token_tile = tile.swap_ab ? tile.bn : tile.bm;
-  const int weight_tile = tile.streaming ? 16 * tile.warps_m / p.k_split : tile.swap_ab ? tile.bm : tile.bn;
-  const std::int64_t most_tiles = (ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile);
+  // Streaming: a work tile is 16 weight rows and a CTA holds warps / k_split workers.
+  const int weight_tile = tile.streaming ? 16 : tile.swap_ab ? tile.bm : tile.bn;
+  const int tiles_per_cta = tile.streaming ? tile.warps_m / p.k_split : 1;
+  const std::int64_t most_tiles = ceil_div((ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile), tiles_per_cta);
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
   runtime::LaunchConfig config;
   config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, resident));

@@ -7,8 +7,8 @@
 // the activations are loaded the same way, so the mma sums exactly the products of the block, and one
 // power-of-two factor, sa[row] * sb[token], promotes the partial (exact, as in mxfp8_gemm_mma.cuh).
 //
-// A CTA of Warps warps covers 16 * Warps / KSplit weight rows per work tile; each 16-row group is shared
-// by KSplit warps that walk disjoint K ranges and add their partials in a fixed order (deterministic).
+// A CTA of Warps warps holds Warps / KSplit workers; a worker takes 16 weight rows at a time with KSplit
+// warps that walk disjoint K ranges and add their partials in a fixed order (deterministic).
 // Loads are issued Groups * 4 scale blocks ahead of the mmas that consume them. The dense kernel
 // launches one CTA per work tile (on H100, 15% faster than persistent CTAs at 28672x4096); the grouped
 // one is persistent, as its work list lives on the device. (Prefetching the next groups into a second
@@ -48,13 +48,19 @@ struct StreamOperand {
   int ld_s;
 };
 
-// The work split of a CTA: which 16-row group and which K part this warp takes.
+// The work split of a CTA: which 16-row group ("worker") and which K part this warp takes. A worker's
+// K_split warps meet only at their own named barrier, never at a CTA-wide one.
 template <int Warps>
 struct StreamSplit {
   int k_split, row_group, k_part;
   __device__ __forceinline__ explicit StreamSplit(int splits)
       : k_split(splits), row_group(threadIdx.x / 32 / splits), k_part(threadIdx.x / 32 % splits) {}
-  __device__ __forceinline__ int rows_per_tile() const { return 16 * (Warps / k_split); }
+  __device__ __forceinline__ int workers_per_cta() const { return Warps / k_split; }
+  __device__ __forceinline__ int worker() const { return blockIdx.x * workers_per_cta() + row_group; }
+  __device__ __forceinline__ int workers() const { return gridDim.x * workers_per_cta(); }
+  __device__ __forceinline__ void sync() const {  // the worker's warps only (barrier 0 is __syncthreads)
+    asm volatile("bar.sync %0, %1;" ::"r"(1 + row_group), "r"(k_split * 32) : "memory");
+  }
 };
 
 // acc += this warp's K part of w[w_rows] . x[token_rows]^T. w_row(h) is the source row of weight row
@@ -142,18 +148,25 @@ __device__ __forceinline__ void stream_accumulate(float (&acc)[Tokens / 8][4], c
   }
 }
 
-// Sums the K parts of each row group in part order and hands every finished element to
-// store(row in the group (0..15), token (0..Tokens-1), value) on the part-0 warps. Block-wide: every
-// thread of the CTA must call it.
+// Sums the K parts of the worker's 16-row group in part order and hands every finished element to
+// store(row in the group (0..15), token (0..Tokens-1), value) on the part-0 warp. All warps of the worker
+// call it; without a K split the accumulators go straight to store().
 template <int Tokens, int Warps, class Store>
 __device__ __forceinline__ void stream_reduce(const float (&acc)[Tokens / 8][4], const StreamSplit<Warps>& split,
                                               float (*partial)[Tokens / 8][4][32], Store&& store) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  if (split.k_split == 1) {
+#pragma unroll
+    for (int j = 0; j < Tokens / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) store(g + 8 * (e / 2), 8 * j + 2 * t + e % 2, acc[j][e]);
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < Tokens / 8; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][j][e][lane] = acc[j][e];
-  __syncthreads();
+  split.sync();
   if (split.k_part == 0) {
 #pragma unroll
     for (int j = 0; j < Tokens / 8; ++j)
@@ -164,7 +177,7 @@ __device__ __forceinline__ void stream_reduce(const float (&acc)[Tokens / 8][4],
         store(g + 8 * (e / 2), 8 * j + 2 * t + e % 2, v);
       }
   }
-  __syncthreads();  // partial is free for the next tile
+  split.sync();  // partial is free for the worker's next tile
 }
 
 // The K groups (of 4 scale blocks) of K part `part` of `parts`.
@@ -184,12 +197,12 @@ __global__ void __launch_bounds__(Warps * 32) mxfp8_gemm_stream_kernel(const Gem
   stream_k_range(p.k, split.k_part, split.k_split, group_begin, group_end);
   const StreamOperand w{p.a, p.a_scales, p.lda, p.lda_s}, x{p.b, p.b_scales, p.ldb, p.ldb_s};
   const auto token_row = [&](int i) { return i < p.n ? i : -1; };
-  const int tiles = (p.m + split.rows_per_tile() - 1) / split.rows_per_tile();
+  const int tiles = (p.m + 15) / 16;  // 16-row groups
   unsigned short* out = static_cast<unsigned short*>(p.out);
   const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
 
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int row0 = tile * split.rows_per_tile() + split.row_group * 16;
+  for (int tile = split.worker(); tile < tiles; tile += split.workers()) {
+    const int row0 = tile * 16;
     const int g = threadIdx.x % 32 / 4;
     float acc[Tokens / 8][4] = {};
     stream_accumulate<Tokens, Groups>(acc, w, x, [&](int h) { return row0 + g + 8 * h < p.m ? row0 + g + 8 * h : -1; },

@@ -134,54 +134,39 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
 }
 
 // Grouped decode GEMM: the streaming kernel of mxfp8_gemm_stream.cuh over (expert, token tile of
-// Tokens rows, row tile of 16 * Warps / k_split weight rows) work tiles, persistent as above.
+// Tokens rows, 16 weight rows) work tiles. Persistent, as the work list lives on the device; each worker
+// (the K-split warps of one row group) finds its tiles on its own, so workers never wait for each other.
 template <int Tokens, int Warps, int Groups, class Out>
 __global__ void __launch_bounds__(Warps * 32) mxfp8_grouped_gemm_stream_kernel(const GroupedGemmParams p) {
   __shared__ float partial[Warps][Tokens / 8][4][32];
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
-  __shared__ int token_row[Tokens];
-  __shared__ int work_expert, work_row_begin, work_count, work_t0, work_w0;
   const StreamSplit<Warps> split(p.k_split);
   int group_begin, group_end;
   stream_k_range(p.k, split.k_part, split.k_split, group_begin, group_end);
-  grouped_tile_prefix(p, Tokens, (p.n + split.rows_per_tile() - 1) / split.rows_per_tile(), tiles_through);
+  grouped_tile_prefix(p, Tokens, (p.n + 15) / 16, tiles_through);
   const int total = tiles_through[p.experts - 1];
   const StreamOperand x{p.a, p.a_scales, p.lda, p.lda_s};
+  const int g = threadIdx.x % 32 / 4;
 
-  for (int w = blockIdx.x; w < total; w += gridDim.x) {
-    if (threadIdx.x == 0) {
-      const int e = expert_of_tile(tiles_through, p.experts, w);
-      const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
-      int begin, count;
-      expert_rows(p, e, begin, count);
-      const int token_tiles = (count + Tokens - 1) / Tokens;
-      work_expert = e;
-      work_row_begin = begin;
-      work_count = count;
-      work_t0 = (local % token_tiles) * Tokens;
-      work_w0 = (local / token_tiles) * split.rows_per_tile();
-    }
-    __syncthreads();
-    if (threadIdx.x < Tokens) {
-      int src = -1;
-      if (work_t0 + threadIdx.x < work_count) {
-        const int row = work_row_begin + work_t0 + threadIdx.x;
-        src = p.a_rows ? p.a_rows[row] : row;
-        if (src >= p.a_row_count) src = -1;
-      }
-      token_row[threadIdx.x] = src < 0 ? -1 : src;
-    }
-    __syncthreads();
-
-    const int e = work_expert, row0 = work_w0 + split.row_group * 16, g = threadIdx.x % 32 / 4;
+  for (int w = split.worker(); w < total; w += split.workers()) {
+    const int e = expert_of_tile(tiles_through, p.experts, w);
+    const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
+    int row_begin, count;
+    expert_rows(p, e, row_begin, count);
+    const int token_tiles = (count + Tokens - 1) / Tokens;
+    const int t0 = (local % token_tiles) * Tokens, row0 = (local / token_tiles) * 16;
+    const auto token_row = [&](int i) {
+      if (t0 + i >= count) return -1;
+      const int row = row_begin + t0 + i;
+      const int src = p.a_rows ? p.a_rows[row] : row;
+      return src < p.a_row_count ? src : -1;  // negative stays negative
+    };
     const StreamOperand w_e{p.b + e * p.b_expert_stride, p.b_scales + e * p.b_scales_expert_stride, p.ldb, p.ldb_s};
     float acc[Tokens / 8][4] = {};
     stream_accumulate<Tokens, Groups>(acc, w_e, x, [&](int h) { return row0 + g + 8 * h < p.n ? row0 + g + 8 * h : -1; },
-                                      [&](int i) { return token_row[i]; }, p.k, group_begin, group_end);
+                                      token_row, p.k, group_begin, group_end);
     unsigned short* out = static_cast<unsigned short*>(p.out);
     const unsigned short* bias = p.bias ? static_cast<const unsigned short*>(p.bias) + static_cast<long long>(e) * p.n : nullptr;
-    const int t0 = work_t0, count = work_count, row_begin = work_row_begin;
-    // stream_reduce ends with a barrier: the next tile's writes to work_* and token_row wait for it.
     stream_reduce<Tokens, Warps>(acc, split, partial, [&](int r, int token, float v) {
       const int col = row0 + r;
       if (col >= p.n || t0 + token >= count) return;

@@ -48,30 +48,6 @@ Mxfp8Operand Mxfp8Operand::from_values(DType dtype, std::vector<std::uint16_t> v
   return op;
 }
 
-ElementCheck check_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
-                           DType out_dtype, int magnitude_exponent) {
-  double ref = 0, magnitude = 0;
-  for (std::int64_t i = 0; i < k; ++i) {
-    const double p = static_cast<double>(x[i]) * w[i];
-    ref += p;
-    magnitude += std::fabs(p);
-  }
-  if (bias) {
-    ref += *bias;
-    magnitude += std::fabs(*bias);
-  }
-  // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
-  // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
-  const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
-  const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, magnitude_exponent) + subnormal_floor;
-  // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
-  // that is the correctly rounded result (fp16: 65520 rounds to Inf).
-  const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;
-  const bool overflow_ok = std::isinf(got) && std::signbit(got) == std::signbit(ref) && std::fabs(ref) + bound >= overflow_at;
-  const double ratio = overflow_ok ? 0.0 : std::isfinite(got) ? std::fabs(got - ref) / (bound > 0 ? bound : 1e-300) : INFINITY;
-  return {ratio, ref, bound, got};
-}
-
 GemmCheck check_elements(std::size_t count, const std::function<ElementCheck(std::size_t)>& element,
                          const std::function<std::string(std::size_t)>& name) {
   // The fp64 reference dominates the GPU suite's time: spread the elements over the host's cores.
@@ -113,7 +89,7 @@ GemmCheck check_gemm(const Mxfp8Operand& a, const Mxfp8Operand& b, const std::ve
       [&](std::size_t i) {
         const auto [m, n] = picks[i];
         const double b_n = bias ? to_double(out_dtype, (*bias)[n]) : 0.0;
-        return check_element(&a.dequantized[m * k_count], &b.dequantized[n * k_count], k_count, bias ? &b_n : nullptr,
+        return check_gemm_element(&a.dequantized[m * k_count], &b.dequantized[n * k_count], k_count, bias ? &b_n : nullptr,
                              to_double(out_dtype, out[m * n_count + n]), out_dtype, magnitude_exponent);
       },
       [&](std::size_t i) { return fmt::format("out[{}, {}]", picks[i].first, picks[i].second); });

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mxjit/types.hpp"
+#include "ops/reference/mxfp8_reference.hpp"
 #include "runtime/device.hpp"
 
 namespace mxjit::testing {
@@ -34,12 +35,8 @@ struct GemmCheck {
   std::int64_t checked = 0, failures = 0;
   std::string first_failure;
 };
-// One output element against the fp64 reference dot(x, w) (+ bias) over k: its error over the bound.
-struct ElementCheck {
-  double ratio = 0, ref = 0, bound = 0, got = 0;
-};
-ElementCheck check_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
-                           DType out_dtype, int magnitude_exponent = -16);
+using reference::ElementCheck;
+using reference::check_gemm_element;
 // Runs element(i) for i < count over the host's cores and merges; name(i) labels the first failure.
 GemmCheck check_elements(std::size_t count, const std::function<ElementCheck(std::size_t)>& element,
                          const std::function<std::string(std::size_t)>& name);

@@ -123,7 +123,7 @@ GroupedRun run_grouped(const GroupedCase& c, const Experts& experts, int tile, C
       [&](std::size_t i) {
         const std::int64_t r = checked_rows[i / c.n], n = static_cast<std::int64_t>(i % c.n), e = row_expert[r];
         const double b = to_double(c.out, bias[e * c.n + n]);
-        return check_element(&tokens.dequantized[src[r] * c.k], &experts.op.dequantized[(e * c.n + n) * c.k], c.k,
+        return check_gemm_element(&tokens.dequantized[src[r] * c.k], &experts.op.dequantized[(e * c.n + n) * c.k], c.k,
                              c.bias ? &b : nullptr, to_double(c.out, out[r * c.n + n]), c.out);
       },
       [&](std::size_t i) { return fmt::format("out[{}, {}]", checked_rows[i / c.n], i % c.n); });
@@ -232,7 +232,7 @@ TEST_F(GroupedGemmGpu, MatchesTheDenseGemmRunPerExpert) {
       static_cast<std::size_t>(pairs * n),
       [&](std::size_t i) {
         const std::int64_t r = static_cast<std::int64_t>(i) / n, col = static_cast<std::int64_t>(i) % n, e = row_expert[r];
-        ElementCheck d = check_element(&run.tokens.dequantized[r * k], &experts.op.dequantized[(e * n + col) * k], k,
+        ElementCheck d = check_gemm_element(&run.tokens.dequantized[r * k], &experts.op.dequantized[(e * n + col) * k], k,
                                        nullptr, to_double(DType::bf16, dense[i]), DType::bf16);
         const double g = to_double(DType::bf16, run.out[i]);
         d.ratio = std::max(d.ratio, std::fabs(g - d.got) / (2 * d.bound));

@@ -110,64 +110,14 @@ struct MoeLayer {
   }
 
   double to_double(std::uint16_t bits) const { return testing::to_double(dtype, bits); }
-  std::uint16_t round(double v) const {
-    return dtype == DType::bf16 ? reference::float_to_bf16(static_cast<float>(v)) : reference::float_to_fp16(static_cast<float>(v));
-  }
-
-  // dot(x, deq(row r of expert e)) in fp64 and its magnitude sum |x w|.
-  static void dot(const float* x, const std::uint8_t* q, const std::uint8_t* s, std::int64_t cols, double& sum,
-                  double& magnitude) {
-    sum = magnitude = 0;
-    for (std::int64_t b = 0; b < cols / 32; ++b) {
-      const double scale = reference::e8m0_to_double(s[b]);
-      for (std::int64_t c = b * 32; c < b * 32 + 32; ++c) {
-        const double p = x[c] * (reference::e4m3_to_float(q[c]) * scale);
-        sum += p;
-        magnitude += std::fabs(p);
-      }
-    }
-  }
 
   // The reference output row of one token and a bound per element.
   void reference_token(const std::uint16_t* x, const std::int32_t* ids, const float* weights, const std::int32_t* map,
                        bool bias, std::vector<double>& out, std::vector<double>& bound) const {
-    const std::int64_t h = m.hidden, i = m.inter;
-    const auto xq = reference::quantize(x, dtype, 1, 1, h, h, h, ScaleLayout::linear, ScaleRule::rceil);
-    std::vector<float> xd(h), ad(i);
-    for (std::int64_t c = 0; c < h; ++c) xd[c] = static_cast<float>(reference::dequantize(xq, 1, h, 0, 0, c));
-    std::vector<float> acc(h, 0.f);
-    std::vector<double> magnitude(h, 0.0);
-    std::vector<std::uint16_t> hrow(2 * i);
-    for (std::int64_t j = 0; j < m.top_k; ++j) {
-      const int e = reference::local_expert(ids[j], map, m.global_experts, static_cast<int>(m.experts));
-      if (e < 0) continue;
-      for (std::int64_t n = 0; n < 2 * i; ++n) {
-        double sum, mag;
-        const std::int64_t row = e * 2 * i + n;
-        dot(xd.data(), &w13_q[row * h], &w13_s[row * w13_ss], h, sum, mag);
-        hrow[n] = round(sum + (bias ? to_double(b13[row]) : 0.0));
-      }
-      const auto a = reference::silu_mul_quantize(hrow.data(), dtype, 1, i, 2 * i, ScaleRule::rceil);
-      for (std::int64_t c = 0; c < i; ++c) ad[c] = static_cast<float>(reference::dequantize(a, 1, i, 0, 0, c));
-      for (std::int64_t n = 0; n < h; ++n) {
-        double sum, mag;
-        const std::int64_t row = e * h + n;
-        dot(ad.data(), &w2_q[row * i], &w2_s[row * w2_ss], i, sum, mag);
-        const double b = bias ? to_double(b2[row]) : 0.0;
-        const float y = static_cast<float>(to_double(round(sum + b)));
-        acc[n] = std::fma(weights[j], y, acc[n]);
-        magnitude[n] += std::fabs(weights[j]) * (mag + std::fabs(b));
-      }
-    }
-    out.assign(h, 0);
-    bound.assign(h, 0);
-    // Where the kernel may differ: h and y one rounding apart (fp32 vs fp64 sums), which can move an
-    // element of the quantized intermediate by one e4m3 step; 2^-6 of the magnitudes covers that with
-    // room, while a wrong expert, slot or weight misses it by orders of magnitude.
-    for (std::int64_t n = 0; n < h; ++n) {
-      out[n] = to_double(round(acc[n]));
-      bound[n] = std::ldexp(std::fabs(out[n]) + magnitude[n], -6) + 1e-6;
-    }
+    const reference::MoeWeights w{m.experts, m.global_experts, m.hidden, m.inter, m.top_k, dtype,
+                                  w13_q.data(), w13_s.data(), w13_ss, w2_q.data(), w2_s.data(), w2_ss,
+                                  bias ? b13.data() : nullptr, bias ? b2.data() : nullptr};
+    reference::moe_forward_token(w, x, ids, weights, map, out, bound);
   }
 };
 

@@ -150,4 +150,61 @@ std::vector<std::uint16_t> moe_combine(const std::uint16_t* y, DType dtype, std:
   return out;
 }
 
+namespace {
+
+// dot(x, deq(q row)) in fp64 over `cols`, and its magnitude sum |x w|.
+void dot_mxfp8(const float* x, const std::uint8_t* q, const std::uint8_t* scales, std::int64_t cols, double& sum,
+               double& magnitude) {
+  sum = magnitude = 0;
+  for (std::int64_t b = 0; b < cols / 32; ++b) {
+    const double scale = e8m0_to_double(scales[b]);
+    for (std::int64_t c = b * 32; c < b * 32 + 32; ++c) {
+      const double p = x[c] * (e4m3_to_float(q[c]) * scale);
+      sum += p;
+      magnitude += std::fabs(p);
+    }
+  }
+}
+
+}  // namespace
+
+void moe_forward_token(const MoeWeights& w, const std::uint16_t* x, const std::int32_t* ids, const float* weights,
+                       const std::int32_t* map, std::vector<double>& out, std::vector<double>& bound) {
+  require_16bit(w.dtype);
+  const std::int64_t h = w.hidden, inter = w.inter;
+  const Mxfp8Tensor xq = quantize(x, w.dtype, 1, 1, h, h, h, ScaleLayout::linear, ScaleRule::rceil);
+  std::vector<float> xd(static_cast<std::size_t>(h)), ad(static_cast<std::size_t>(inter));
+  for (std::int64_t c = 0; c < h; ++c) xd[c] = static_cast<float>(dequantize(xq, 1, h, 0, 0, c));
+  std::vector<float> acc(static_cast<std::size_t>(h), 0.f);
+  std::vector<double> magnitude(static_cast<std::size_t>(h), 0.0);
+  std::vector<std::uint16_t> hrow(static_cast<std::size_t>(2 * inter));
+  for (std::int64_t j = 0; j < w.top_k; ++j) {
+    const int e = local_expert(ids[j], map, w.global_experts, static_cast<int>(w.experts));
+    if (e < 0) continue;
+    for (std::int64_t n = 0; n < 2 * inter; ++n) {
+      double sum, mag;
+      const std::int64_t row = e * 2 * inter + n;
+      dot_mxfp8(xd.data(), &w.w13_q[row * h], &w.w13_scales[row * w.w13_scale_stride], h, sum, mag);
+      hrow[n] = from_float(static_cast<float>(sum + (w.w13_bias ? to_float(w.w13_bias[row], w.dtype) : 0.f)), w.dtype);
+    }
+    const Mxfp8Tensor a = silu_mul_quantize(hrow.data(), w.dtype, 1, inter, 2 * inter, ScaleRule::rceil);
+    for (std::int64_t c = 0; c < inter; ++c) ad[c] = static_cast<float>(dequantize(a, 1, inter, 0, 0, c));
+    for (std::int64_t n = 0; n < h; ++n) {
+      double sum, mag;
+      const std::int64_t row = e * h + n;
+      dot_mxfp8(ad.data(), &w.w2_q[row * inter], &w.w2_scales[row * w.w2_scale_stride], inter, sum, mag);
+      const double b = w.w2_bias ? to_float(w.w2_bias[row], w.dtype) : 0.0;
+      const float y = to_float(from_float(static_cast<float>(sum + b), w.dtype), w.dtype);
+      acc[n] = std::fma(weights[j], y, acc[n]);
+      magnitude[n] += std::fabs(weights[j]) * (mag + std::fabs(b));
+    }
+  }
+  out.assign(static_cast<std::size_t>(h), 0.0);
+  bound.assign(static_cast<std::size_t>(h), 0.0);
+  for (std::int64_t n = 0; n < h; ++n) {
+    out[n] = to_float(from_float(acc[n], w.dtype), w.dtype);
+    bound[n] = std::ldexp(std::fabs(out[n]) + magnitude[n], -6) + 1e-6;
+  }
+}
+
 }  // namespace mxjit::reference

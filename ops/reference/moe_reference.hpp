@@ -56,4 +56,27 @@ std::vector<std::uint16_t> moe_combine(const std::uint16_t* y, DType dtype, std:
                                        std::int64_t y_row_stride, const std::int32_t* pair_row, const float* weights,
                                        std::int64_t tokens, int top_k);
 
+// A processed MoE layer's MXFP8 weights as host copies, for the whole-forward reference.
+struct MoeWeights {
+  std::int64_t experts = 0, global_experts = 0, hidden = 0, inter = 0, top_k = 0;
+  DType dtype = DType::bf16;
+  const std::uint8_t* w13_q = nullptr;       // [E, 2I, H] e4m3
+  const std::uint8_t* w13_scales = nullptr;  // [E, 2I, w13_scale_stride] e8m0
+  std::int64_t w13_scale_stride = 0;
+  const std::uint8_t* w2_q = nullptr;        // [E, H, I]
+  const std::uint8_t* w2_scales = nullptr;   // [E, H, w2_scale_stride]
+  std::int64_t w2_scale_stride = 0;
+  const std::uint16_t* w13_bias = nullptr;   // [E, 2I] or null
+  const std::uint16_t* w2_bias = nullptr;    // [E, H] or null
+};
+
+// The MoE forward of one token x [H] (bits of `dtype`) routed to ids/weights [top_k] (global ids, map as
+// local_expert()), as Mxfp8MoE::apply defines it: x quantized (RCEIL); per kept slot h = x . W13[e]^T in
+// fp64 (+ bias) rounded to dtype, a = silu_mul_quantize(h), y = a . W2[e]^T in fp64 (+ bias) rounded to
+// dtype, acc = fma(w, y, acc) in fp32 over the slots; out = acc rounded to dtype. bound[n] is what the
+// GPU may differ by: 2^-6 (|out| + sum_j |w_j| sum_i |a_i w2_i|) — h and y are one rounding apart
+// between fp32 and fp64 sums, which can move an element of the quantized intermediate by one e4m3 step.
+void moe_forward_token(const MoeWeights& w, const std::uint16_t* x, const std::int32_t* ids, const float* weights,
+                       const std::int32_t* map, std::vector<double>& out, std::vector<double>& bound);
+
 }  // namespace mxjit::reference

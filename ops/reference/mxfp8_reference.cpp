@@ -167,4 +167,28 @@ double dequantize(const Mxfp8Tensor& t, std::int64_t rows, std::int64_t cols, st
   return static_cast<double>(e4m3_to_float(t.q[i])) * e8m0_to_double(s);
 }
 
+ElementCheck check_gemm_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
+                                DType out_dtype, int magnitude_exponent) {
+  double ref = 0, magnitude = 0;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const double p = static_cast<double>(x[i]) * w[i];
+    ref += p;
+    magnitude += std::fabs(p);
+  }
+  if (bias) {
+    ref += *bias;
+    magnitude += std::fabs(*bias);
+  }
+  // design.md's bound, plus the output format's absolute rounding floor (half its smallest subnormal),
+  // which the relative term cannot cover for outputs in the subnormal range (fp16 below 2^-14).
+  const double subnormal_floor = out_dtype == DType::fp16 ? std::ldexp(1.0, -25) : std::ldexp(1.0, -134);
+  const double bound = std::ldexp(std::fabs(ref), -7) + std::ldexp(magnitude, magnitude_exponent) + subnormal_floor;
+  // Values at or past the rounding threshold above the largest finite output overflow to +-Inf:
+  // that is the correctly rounded result (fp16: 65520 rounds to Inf).
+  const double overflow_at = out_dtype == DType::fp16 ? 65520.0 : 0x1.FF8p127;
+  const bool overflow_ok = std::isinf(got) && std::signbit(got) == std::signbit(ref) && std::fabs(ref) + bound >= overflow_at;
+  const double ratio = overflow_ok ? 0.0 : std::isfinite(got) ? std::fabs(got - ref) / (bound > 0 ? bound : 1e-300) : INFINITY;
+  return {ratio, ref, bound, got};
+}
+
 }  // namespace mxjit::reference

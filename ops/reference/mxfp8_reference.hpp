@@ -43,4 +43,13 @@ Mxfp8Tensor quantize(const std::uint16_t* input, DType dtype, std::int64_t batch
 double dequantize(const Mxfp8Tensor& t, std::int64_t rows, std::int64_t cols, std::int64_t b, std::int64_t r,
                   std::int64_t k);
 
+// One GEMM output element against the fp64 reference dot(x, w) (+ bias) over k, with design.md 4's
+// bound 2^-7 |ref| + 2^magnitude_exponent sum|x w| plus the output format's subnormal rounding floor;
+// ratio = |got - ref| / bound (<= 1 passes; overflow to a correctly signed Inf counts as exact).
+struct ElementCheck {
+  double ratio = 0, ref = 0, bound = 0, got = 0;
+};
+ElementCheck check_gemm_element(const float* x, const float* w, std::int64_t k, const double* bias, double got,
+                                DType out_dtype, int magnitude_exponent = -16);
+
 }  // namespace mxjit::reference

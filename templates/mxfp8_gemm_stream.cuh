@@ -150,8 +150,10 @@ __device__ __forceinline__ void stream_accumulate(float (&acc)[Tokens / 8][4], c
 
 // Sums the K parts of the worker's 16-row group in part order and hands every finished element to
 // store(row in the group (0..15), token (0..Tokens-1), value) on the part-0 warp. All warps of the worker
-// call it; without a K split the accumulators go straight to store().
-template <int Tokens, int Warps, class Store>
+// call it; without a K split the accumulators go straight to store(). CtaWide: the whole CTA calls it
+// together (one tile per CTA) and meets at __syncthreads, which keeps named barriers, and the 16 barriers
+// ptxas then reserves, out of kernels that do not need them.
+template <int Tokens, int Warps, bool CtaWide, class Store>
 __device__ __forceinline__ void stream_reduce(const float (&acc)[Tokens / 8][4], const StreamSplit<Warps>& split,
                                               float (*partial)[Tokens / 8][4][32], Store&& store) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -166,7 +168,8 @@ __device__ __forceinline__ void stream_reduce(const float (&acc)[Tokens / 8][4],
   for (int j = 0; j < Tokens / 8; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][j][e][lane] = acc[j][e];
-  split.sync();
+  if (CtaWide) __syncthreads();
+  else split.sync();
   if (split.k_part == 0) {
 #pragma unroll
     for (int j = 0; j < Tokens / 8; ++j)
@@ -177,7 +180,8 @@ __device__ __forceinline__ void stream_reduce(const float (&acc)[Tokens / 8][4],
         store(g + 8 * (e / 2), 8 * j + 2 * t + e % 2, v);
       }
   }
-  split.sync();  // partial is free for the worker's next tile
+  if (CtaWide) __syncthreads();  // partial is free for the next tile
+  else split.sync();
 }
 
 // The K groups (of 4 scale blocks) of K part `part` of `parts`.
@@ -201,13 +205,15 @@ __global__ void __launch_bounds__(Warps * 32) mxfp8_gemm_stream_kernel(const Gem
   unsigned short* out = static_cast<unsigned short*>(p.out);
   const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
 
-  for (int tile = split.worker(); tile < tiles; tile += split.workers()) {
-    const int row0 = tile * 16;
+  // Every warp of the CTA runs the same number of iterations (the reduce meets at __syncthreads); row
+  // groups past the end are masked.
+  for (int first = blockIdx.x * split.workers_per_cta(); first < tiles; first += split.workers()) {
+    const int row0 = (first + split.row_group) * 16;
     const int g = threadIdx.x % 32 / 4;
     float acc[Tokens / 8][4] = {};
     stream_accumulate<Tokens, Groups>(acc, w, x, [&](int h) { return row0 + g + 8 * h < p.m ? row0 + g + 8 * h : -1; },
                                       token_row, p.k, group_begin, group_end);
-    stream_reduce<Tokens, Warps>(acc, split, partial, [&](int r, int token, float v) {
+    stream_reduce<Tokens, Warps, true>(acc, split, partial, [&](int r, int token, float v) {
       const int row = row0 + r;
       if (row >= p.m || token >= p.n) return;
       if (bias) v += Out::to_float(bias[row]);

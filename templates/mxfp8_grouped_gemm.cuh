@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(Warps * 32) mxfp8_grouped_gemm_stream_kernel(c
                                       token_row, p.k, group_begin, group_end);
     unsigned short* out = static_cast<unsigned short*>(p.out);
     const unsigned short* bias = p.bias ? static_cast<const unsigned short*>(p.bias) + static_cast<long long>(e) * p.n : nullptr;
-    stream_reduce<Tokens, Warps>(acc, split, partial, [&](int r, int token, float v) {
+    stream_reduce<Tokens, Warps, false>(acc, split, partial, [&](int r, int token, float v) {
       const int col = row0 + r;
       if (col >= p.n || t0 + token >= count) return;
       if (bias) v += Out::to_float(bias[col]);

@@ -16,7 +16,8 @@ bench_filter=${BENCH_FILTER:-.}
 
 export MXJIT_CACHE_DIR=$(mktemp -d)
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; echo "${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}";
-  date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check; } \
+  date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check;
+  $build/tools/mxjit tune --shapes 4096:4096,28672:4096 --tokens 1,64 --budget-ms 300 --db "$OUT/tuning.json" -q; } \
   2>&1 | tee "$OUT/check.txt"
 
 # What the kernels compile to: opcode counts per kernel from the SASS (nvdisasm is on the GPU image).

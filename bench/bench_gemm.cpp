@@ -121,6 +121,51 @@ void decode_tiles(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
+// The exact Hopper family (bf16 wgmma on dequantized tiles), every tile, at prefill sizes, beside
+// cuBLASLt bf16 on the same shapes in the same run.
+void BM_GemmWgmmaBf16(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const runtime::DeviceInfo& info = runtime::device_info(0);
+  if (!ops::gemm_family_supported(ops::GemmFamily::wgmma_bf16, info.arch)) return state.SkipWithError("needs sm_90a");
+  const int tile = static_cast<int>(state.range(0));
+  const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+  const CUstream stream = gpu->stream->get();
+  std::mt19937 rng(13);
+  const GemmOperands g(m, n, k, rng);  // scale bytes 120..130: the dequantizing path, no fallback
+  const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::wgmma_bf16, m, n, k, info.sm_count, info.smem_per_sm, tile);
+  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
+  workspace.fill(0, stream);
+  CublasLtGemm bf16(BaselineType::bf16, m, n, k, stream);
+  DeviceTimer timer(stream);
+  double ms = 0, bf16_ms = 0;
+  for (auto _ : state) {
+    ms = timer.median_ms([&] {
+      ops::launch_gemm(ops::GemmFamily::wgmma_bf16, g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view,
+                       workspace.get(), workspace.size(), stream, tile);
+    }, 20);
+    bf16_ms = timer.median_ms([&] { bf16.run(); }, 20);
+    state.SetIterationTime(ms * 1e-3);
+  }
+  state.SetLabel(ops::gemm_tiles[tile].name());
+  state.counters["gemm_ms"] = ms;
+  state.counters["cublas_bf16_ms"] = bf16_ms;
+  state.counters["gemm_TFLOPs"] = 2.0 * m * n * k / (ms * 1e-3) / 1e12;
+  state.counters["speedup_vs_bf16"] = bf16_ms / ms;
+  state.counters["splits"] = plan.splits;
+}
+
+void wgmma_bf16_tiles(benchmark::internal::Benchmark* b) {
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
+    if (ops::gemm_tiles[tile].family != ops::GemmFamily::wgmma_bf16) continue;
+    for (std::int64_t m : {2048, 8192})
+      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},
+                          {1280, 8192}, {8192, 1024}, {7168, 8192}, {8192, 3584}})  // Llama-3-8B, 70B TP=8
+        b->Args({tile, m, n, k});
+  }
+}
+BENCHMARK(BM_GemmWgmmaBf16)->Apply(wgmma_bf16_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
 void shapes(benchmark::internal::Benchmark* b) {
   const std::pair<std::int64_t, std::int64_t> nk[] = {
       {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},  // Llama-3-8B

@@ -41,19 +41,24 @@ bool gemm_family_supported(GemmFamily family, const jit::Arch& arch) {
 }
 
 unsigned GemmTile::threads() const {
-  return static_cast<unsigned>(family == GemmFamily::wgmma ? bm / 64 * 128 : warps_m * warps_n * 32);
+  return static_cast<unsigned>(family == GemmFamily::mma ? warps_m * warps_n * 32 : bm / 64 * 128);
 }
 
 unsigned GemmTile::smem_bytes() const {
   if (streaming) return 0;  // the K parts' partials live in static shared memory
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
+  if (family == GemmFamily::wgmma_bf16)  // Bf16Fp8Stage (as WgmmaStage), then 3 bf16 B tiles of 64 K each
+    return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128 + 3 * bn * 64 * 2);
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
 std::string GemmTile::name() const {
-  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", family == GemmFamily::wgmma ? "wgmma" : streaming ? "stream" : "mma", bm,
-                     bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
+  const char* kind = family == GemmFamily::wgmma        ? "wgmma"
+                     : family == GemmFamily::wgmma_bf16 ? "wgmma_bf16"
+                     : streaming                        ? "stream"
+                                                        : "mma";
+  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", kind, bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
 }
 
 int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
@@ -165,6 +170,17 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                             {"swap_ab", swap}},
                            arch};
   }
+  if (t.family == GemmFamily::wgmma_bf16) {
+    if (!gemm_family_supported(GemmFamily::wgmma_bf16, arch))
+      throw Error(ErrorCode::unsupported, fmt::format("the wgmma_bf16 GEMM needs sm_90a, not {}", arch.name()));
+    return jit::KernelSpec{"mxfp8_gemm_wgmma_bf16",
+                           "mxjit::mxfp8_gemm_wgmma_bf16_kernel",
+                           {{"bm", std::to_string(t.bm)},
+                            {"bn", std::to_string(t.bn)},
+                            {"stages", std::to_string(t.stages)},
+                            {"out", out_type}},
+                           arch};
+  }
   if (t.streaming)
     return jit::KernelSpec{"mxfp8_gemm_stream",
                            "mxjit::mxfp8_gemm_stream_kernel",
@@ -204,7 +220,7 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
   // Room for either family (tests and tuning may run the portable one on any GPU) and for whatever tile
   // the tuning database picks for either output type.
   std::uint64_t bytes = 0;
-  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma}) {
+  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma, ops::GemmFamily::wgmma_bf16}) {
     if (!ops::gemm_family_supported(f, info.arch)) continue;
     for (DType out : {DType::bf16, DType::fp16}) {
       const int tile = ops::choose_gemm_tile(ops::gemm_tuning(device), f, m, n, k, out);

@@ -18,12 +18,15 @@ namespace mxjit::ops {
 // sm_90a only). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit alignment, errors up
 // to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so dispatch uses mma everywhere; wgmma is run
 // only on request (tests, tuning) until an exact Hopper variant (bf16 wgmma on dequantized tiles) lands.
-enum class GemmFamily { wgmma, mma };
+// wgmma_bf16 (templates/mxfp8_gemm_wgmma_bf16.cuh, sm_90a only) is that variant: operands dequantized to
+// bf16 with their scales applied (exact), bf16 wgmma over the whole K; run only on request for now.
+enum class GemmFamily { wgmma, mma, wgmma_bf16 };
 GemmFamily default_gemm_family(const jit::Arch& arch);  // what gemm_mxfp8 dispatches to
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch);
 
 // One tile shape, in kernel coordinates: with swap_ab the kernel's rows are weight rows (N) and its
-// columns tokens (M). wgmma tiles have one warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1).
+// columns tokens (M). wgmma and wgmma_bf16 tiles have one warpgroup per 64 rows (warps_m = bm / 64,
+// warps_n = 1).
 struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
@@ -58,6 +61,9 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 64, 8, 4, 1, 8, true, 0},
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
+    // Exact bf16 wgmma on dequantized tiles (prefill): two warpgroups of 64 rows, `stages` fp8 stages.
+    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 2, false, any_m},
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 4, false, 0},
 };
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row

@@ -2,8 +2,13 @@
 // design.md's bound |out - ref| <= 2^-7 |ref| + 2^-16 sum_k |a b|, on fresh random data.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -17,12 +22,16 @@
 namespace mxjit::testing {
 namespace {
 
+const char* family_name(ops::GemmFamily family) {
+  return family == ops::GemmFamily::wgmma ? "wgmma" : family == ops::GemmFamily::wgmma_bf16 ? "wgmma_bf16" : "mma";
+}
+
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.
 std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Operand& a, const Mxfp8Operand& b,
                                          DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng,
                                          int tile = -1) {
-  SCOPED_TRACE(fmt::format("{} M={} N={} K={} out={} bias={}", family == ops::GemmFamily::wgmma ? "wgmma" : "mma",
-                           a.rows, b.rows, a.cols, to_string(out_dtype), with_bias));
+  SCOPED_TRACE(fmt::format("{} M={} N={} K={} out={} bias={}", family_name(family), a.rows, b.rows, a.cols,
+                           to_string(out_dtype), with_bias));
   DeviceOperand da(a), db(b);
   std::vector<std::uint16_t> bias(static_cast<std::size_t>(b.rows));
   std::normal_distribution<float> normal;
@@ -132,8 +141,114 @@ TEST_P(GemmGpu, TwoThreadsTwoStreams) {
   EXPECT_EQ(errors[1], "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GemmGpu, ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::mma),
-                         [](const auto& info) { return info.param == ops::GemmFamily::wgmma ? "wgmma" : "mma"; });
+// Block (row r, scale block j) of an operand gets scale byte `scale`, its elements zeroed or kept, and its
+// exact dequantized values recomputed.
+void set_block(Mxfp8Operand& op, std::int64_t r, std::int64_t j, std::uint8_t scale, bool zero_elements) {
+  op.scales[static_cast<std::size_t>(r * op.scale_stride + j)] = scale;
+  for (std::int64_t k = 32 * j; k < 32 * j + 32; ++k) {
+    const std::size_t i = static_cast<std::size_t>(r * op.cols + k);
+    if (zero_elements) op.q[i] = 0;
+    op.dequantized[i] = static_cast<float>(reference::e4m3_to_float(op.q[i]) * reference::e8m0_to_double(scale));
+  }
+}
+
+// Every tile of the family that takes M tokens without swapping (the prefill tiles), or the heuristic's.
+std::vector<int> prefill_tiles(ops::GemmFamily family) {
+  std::vector<int> tiles;
+  for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i)
+    if (ops::gemm_tiles[i].family == family && !ops::gemm_tiles[i].swap_ab) tiles.push_back(i);
+  return tiles;
+}
+
+// Scale bytes far from the usual ones, legal all the same: wgmma_bf16 dequantizes only blocks whose scale
+// byte is in [10, 134], or whose elements are all zero (see its template), and must recompute any tile
+// that holds another block exactly.
+TEST_P(GemmGpu, ScaleBytesOutsideTheBf16FastRange) {
+  std::mt19937_64 rng(fresh_seed());
+  // 1. Every block of A scaled by 2^d and every block of B by 2^-d (all-zero blocks, scale byte 0, left
+  //    alone): the products keep their size, but A's scale bytes reach ~225 and B's drop to ~5.
+  for (int d : {100, -100}) {
+    SCOPED_TRACE(fmt::format("A scales x 2^{}, B scales x 2^{}", d, -d));
+    Mxfp8Operand a = Mxfp8Operand::random(130, 1024, rng), b = Mxfp8Operand::random(300, 1024, rng);
+    for (Mxfp8Operand* op : {&a, &b})
+      for (std::int64_t r = 0; r < op->rows; ++r)
+        for (std::int64_t j = 0; j < op->cols / 32; ++j) {
+          const int s = op->scales[static_cast<std::size_t>(r * op->scale_stride + j)];
+          if (s != 0) set_block(*op, r, j, static_cast<std::uint8_t>(s + (op == &a ? d : -d)), false);
+        }
+    for (int tile : prefill_tiles(GetParam())) run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
+  }
+  // 2. A few odd blocks in some tiles only, so that one launch mixes both paths: scale bytes 250 and 2
+  //    over zeroed elements (the fast path keeps them), 9 (tiny values), 135 (large ones), 0 (values down
+  //    to 2^-136); M and N not multiples of the tiles; and a deep K that splits.
+  for (auto [m, n, k] : {std::tuple{300, 300, 2048}, {64, 256, 8192}}) {
+    SCOPED_TRACE(fmt::format("odd blocks, M={} N={} K={}", m, n, k));
+    Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
+    for (std::int64_t r = 0; r < std::min<std::int64_t>(40, m); ++r) set_block(a, r, 3, 250, true);
+    for (std::int64_t r = n - 40; r < n; ++r) set_block(b, r, 7, 2, true);
+    for (std::int64_t r = 130; r < 140 && r < n; ++r) set_block(b, r, 11, 9, false);
+    set_block(a, m / 2, 20, 135, false);
+    set_block(a, m - 10, k / 32 - 2, 0, false);
+    for (int tile : prefill_tiles(GetParam())) {
+      run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
+      run_and_check(GetParam(), a, b, DType::fp16, false, stream(), rng, tile);
+    }
+  }
+}
+
+// An e4m3 NaN element (0x7F / 0xFF) under an ordinary scale byte, and a NaN scale byte (255) over zeros:
+// their output row (of A) or column (of B) is NaN, everything else as usual. fp8 wgmma, inexact and never
+// dispatched, is not held to this.
+TEST_P(GemmGpu, NanElementUnderAnOrdinaryScale) {
+  if (GetParam() == ops::GemmFamily::wgmma) GTEST_SKIP() << "fp8 wgmma is checked by bound only";
+  std::mt19937_64 rng(fresh_seed());
+  const std::int64_t m = 130, n = 300, k = 512, nan_row = 5, nan_col = 100, nan_scale_col = 200;
+  Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
+  for (auto [op, r, j, e, byte] : {std::tuple{&a, nan_row, 2, 7, 0x7F}, {&b, nan_col, 1, 3, 0xFF}}) {
+    std::size_t s = static_cast<std::size_t>(r * op->scale_stride + j);
+    if (op->scales[s] == 0) set_block(*op, r, j, 120, false);  // an ordinary scale byte for a zero block
+    op->q[static_cast<std::size_t>(r * k + 32 * j + e)] = static_cast<std::uint8_t>(byte);
+    set_block(*op, r, j, op->scales[s], false);
+  }
+  set_block(b, nan_scale_col, 4, 255, true);
+  for (int tile : prefill_tiles(GetParam())) {
+    SCOPED_TRACE(ops::gemm_tiles[tile].name());
+    DeviceOperand da(a), db(b);
+    runtime::DeviceBuffer d_out(static_cast<std::size_t>(m * n * 2));
+    d_out.fill(0x00, stream());
+    const runtime::DeviceInfo& info = runtime::device_info(0);
+    const std::uint64_t ws_bytes =
+        ops::plan_gemm(GetParam(), m, n, k, info.sm_count, info.smem_per_sm, tile).workspace_bytes;
+    runtime::DeviceBuffer workspace(std::max<std::uint64_t>(ws_bytes, 16));
+    workspace.fill(0, stream());
+    const TensorView out_view = TensorView::contiguous(d_out.get(), DType::bf16, {m, n});
+    ops::launch_gemm(GetParam(), da.q_view, da.scales_view, db.q_view, db.scales_view, nullptr, out_view,
+                     workspace.get(), workspace.size(), stream(), tile);
+    MXJIT_CU(cuStreamSynchronize, stream());
+    std::vector<std::uint16_t> out(static_cast<std::size_t>(m * n));
+    d_out.download(out.data(), out.size() * 2);
+    std::int64_t wrong = 0;
+    std::string first;
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        const double got = to_double(DType::bf16, out[static_cast<std::size_t>(i * n + j)]);
+        bool ok;
+        if (i == nan_row || j == nan_col || j == nan_scale_col) {
+          ok = std::isnan(got);
+        } else {
+          const ElementCheck c =
+              check_gemm_element(&a.dequantized[i * k], &b.dequantized[j * k], k, nullptr, got, DType::bf16);
+          ok = c.ratio <= 1.0;
+        }
+        if (!ok && wrong++ == 0) first = fmt::format("out[{}, {}] = {}", i, j, got);
+      }
+    EXPECT_EQ(wrong, 0) << "first: " << first;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GemmGpu,
+                         ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::mma, ops::GemmFamily::wgmma_bf16),
+                         [](const auto& info) { return family_name(info.param); });
 
 }  // namespace
 }  // namespace mxjit::testing

@@ -57,6 +57,38 @@ TEST_P(QuantizeVariantCompiles, EveryGroupedGemmTileToCubinWithoutSpills) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, QuantizeVariantCompiles, ::testing::Values("sm_90a", "sm_100a", "sm_89"));
 
+// The exact Hopper family (bf16 wgmma on dequantized tiles), both output types: no spills, and no wgmma
+// serialized by ptxas (its register A fragments stay in flight across the next dequantization).
+TEST(NvrtcCompile, EveryWgmmaBf16TileBothOutputsWithoutSpills) {
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  std::vector<std::string> options = jit::nvrtc_options(arch, false);
+  options.push_back("--ptxas-options=-v");
+  int tiles = 0;
+  for (const ops::GemmTile& tile : ops::gemm_tiles) {
+    if (tile.family != ops::GemmFamily::wgmma_bf16) continue;
+    ++tiles;
+    EXPECT_EQ(tile.threads(), 256u) << tile.name();
+    EXPECT_LE(tile.smem_bytes(), 227u * 1024) << tile.name();  // Hopper's opt-in limit per block
+    for (DType out : {DType::bf16, DType::fp16}) {
+      const jit::KernelSpec spec = ops::gemm_kernel_spec(tile, out, arch);
+      SCOPED_TRACE(spec.display_name());
+      jit::CompileOutput c = jit::compile_cubin(spec, options, "");
+      EXPECT_EQ(c.cubin.substr(0, 4), "\x7f" "ELF");
+      EXPECT_NE(c.lowered_name.find("mxfp8_gemm_wgmma_bf16_kernel"), std::string::npos);
+      EXPECT_NE(c.log.find("0 bytes spill stores"), std::string::npos) << c.log;
+      EXPECT_EQ(c.log.find("serialized"), std::string::npos) << c.log;
+    }
+    EXPECT_FALSE(ops::gemm_family_supported(tile.family, jit::Arch::parse("sm_90")));
+    try {
+      ops::gemm_kernel_spec(tile, DType::bf16, jit::Arch::parse("sm_89"));
+      ADD_FAILURE() << "wgmma_bf16 must refuse sm_89";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::unsupported);
+    }
+  }
+  EXPECT_GE(tiles, 2);
+}
+
 TEST(NvrtcCompile, ReadSweepForBenchmarks) {
   const jit::KernelSpec spec{"read_sweep", "mxjit::read_sweep_kernel", {}, jit::Arch::parse("sm_90a")};
   EXPECT_EQ(spec.name_expression(), "&mxjit::read_sweep_kernel");

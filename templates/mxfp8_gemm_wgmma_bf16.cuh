@@ -62,18 +62,23 @@ struct __align__(128) Bf16Fp8Stage {
 };
 
 // Copies K bytes [k0, k0 + 128) of rows [row0, row0 + Rows) into a swizzled stage; zeros past `rows` and K.
+// Thread x copies 16-byte column x % 8 of rows x / 8 + 32 i: 8 consecutive threads take one row's 128
+// contiguous bytes, and a chunk costs one pointer step (no per-chunk index arithmetic).
 template <int Rows, int Threads>
 __device__ __forceinline__ void load_operand_swizzled(unsigned char* dst, unsigned int* dst_scales,
                                                       const unsigned char* src, const unsigned char* src_scales,
                                                       long long ld, int ld_s, int rows, int k, int row0, int k0) {
-  // 8 consecutive threads copy one row's 128 contiguous bytes.
-  static_assert(Rows * 8 % Threads == 0, "whole rounds of 16-byte copies");
+  constexpr int RowStep = Threads / 8;
+  static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
+  const int r = static_cast<int>(threadIdx.x) / 8, kc = static_cast<int>(threadIdx.x) % 8;
+  const int rows_left = rows - row0 - r;  // chunk i holds data when RowStep i < rows_left
+  const bool k_in = k0 + kc * 16 < k;
+  const unsigned char* g = src + (row0 + r) * ld + k0 + kc * 16;  // dereferenced only for real data
+  unsigned char* s = dst + r * kGemmBK + (kc ^ (r & 7)) * 16;     // (r + RowStep i) % 8 == r % 8
 #pragma unroll
-  for (int i = 0; i < Rows * 8 / Threads; ++i) {
-    const int c = static_cast<int>(threadIdx.x) + i * Threads, r = c / 8, kc = c % 8;
-    const bool in = row0 + r < rows && k0 + kc * 16 < k;
-    cp_async<16>(dst + r * kGemmBK + ((kc ^ (r & 7)) * 16), in ? src + (row0 + r) * ld + k0 + kc * 16 : src,
-                 in ? 16 : 0);
+  for (int i = 0; i < Rows / RowStep; ++i) {
+    const bool in = k_in && RowStep * i < rows_left;
+    cp_async<16>(s + i * RowStep * kGemmBK, in ? g + i * RowStep * ld : src, in ? 16 : 0);
   }
   load_scales<Rows, Threads>(dst_scales, src_scales, ld_s, k, k0, RowRange{row0, rows});
 }

@@ -8,6 +8,7 @@ OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 build=build-device
 # TEST_FILTER / BENCH_FILTER narrow a run (gtest filter, benchmark regex); unset, everything runs.
+# TEST_TIMEOUT / BENCH_TIMEOUT (seconds) stop a hung step so the rest of the results still come back.
 filter=${TEST_FILTER:-*}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -32,11 +33,11 @@ for f in "$sass"/*.sass; do
 done >"$OUT/sass_stats.txt"
 grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
 
-$build/tests/mxjit_tests --gtest_filter="$filter" --gtest_output=json:"$OUT/tests.json" >"$OUT/tests.log" 2>&1
+timeout "${TEST_TIMEOUT:-0}" $build/tests/mxjit_tests --gtest_filter="$filter" --gtest_output=json:"$OUT/tests.json" >"$OUT/tests.log" 2>&1
 tests_rc=$?
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests? ran|FAILED TEST" "$OUT/tests.log" | tail -n 30
 
-$build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
+timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
 
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"

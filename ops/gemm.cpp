@@ -152,6 +152,22 @@ GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64
   return plan;
 }
 
+std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& t, DType out) {
+  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
+  if (t.streaming)
+    return {{"tokens", std::to_string(t.bn)},
+            {"warps", std::to_string(t.warps_m)},
+            {"groups", std::to_string(t.stages)},
+            {"out", out_type}};
+  return {{"bm", std::to_string(t.bm)},
+          {"bn", std::to_string(t.bn)},
+          {"warps_m", std::to_string(t.warps_m)},
+          {"warps_n", std::to_string(t.warps_n)},
+          {"stages", std::to_string(t.stages)},
+          {"out", out_type},
+          {"swap_ab", t.swap_ab ? "true" : "false"}};
+}
+
 jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
@@ -181,24 +197,9 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                             {"out", out_type}},
                            arch};
   }
-  if (t.streaming)
-    return jit::KernelSpec{"mxfp8_gemm_stream",
-                           "mxjit::mxfp8_gemm_stream_kernel",
-                           {{"tokens", std::to_string(t.bn)},
-                            {"warps", std::to_string(t.warps_m)},
-                            {"groups", std::to_string(t.stages)},
-                            {"out", out_type}},
-                           arch};
-  return jit::KernelSpec{"mxfp8_gemm_mma",
-                         "mxjit::mxfp8_gemm_mma_kernel",
-                         {{"bm", std::to_string(t.bm)},
-                          {"bn", std::to_string(t.bn)},
-                          {"warps_m", std::to_string(t.warps_m)},
-                          {"warps_n", std::to_string(t.warps_n)},
-                          {"stages", std::to_string(t.stages)},
-                          {"out", out_type},
-                          {"swap_ab", swap}},
-                         arch};
+  return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",
+                         t.streaming ? "mxjit::mxfp8_gemm_stream_kernel" : "mxjit::mxfp8_gemm_mma_kernel",
+                         mma_kernel_args(t, out), arch};
 }
 
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch) {

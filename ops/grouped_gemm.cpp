@@ -59,25 +59,9 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
                 fmt::format("the grouped MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
-  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
-  if (t.streaming)
-    return jit::KernelSpec{"mxfp8_grouped_gemm",
-                           "mxjit::mxfp8_grouped_gemm_stream_kernel",
-                           {{"tokens", std::to_string(t.bn)},
-                            {"warps", std::to_string(t.warps_m)},
-                            {"groups", std::to_string(t.stages)},
-                            {"out", out_type}},
-                           arch};
   return jit::KernelSpec{"mxfp8_grouped_gemm",
-                         "mxjit::mxfp8_grouped_gemm_kernel",
-                         {{"bm", std::to_string(t.bm)},
-                          {"bn", std::to_string(t.bn)},
-                          {"warps_m", std::to_string(t.warps_m)},
-                          {"warps_n", std::to_string(t.warps_n)},
-                          {"stages", std::to_string(t.stages)},
-                          {"out", out_type},
-                          {"swap_ab", t.swap_ab ? "true" : "false"}},
-                         arch};
+                         t.streaming ? "mxjit::mxfp8_grouped_gemm_stream_kernel" : "mxjit::mxfp8_grouped_gemm_kernel",
+                         mma_kernel_args(t, out), arch};
 }
 
 std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch) {

@@ -12,17 +12,14 @@
 namespace mxjit::ops {
 
 // The largest SM count warmup assumes a GPU of unknown size may have.
-inline constexpr int warmup_most_sms = 1024;
-
 // Checks every shape, token count and the dtype; throws Error(invalid_argument) naming the layer.
 void check_warmup_layers(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
                          const std::vector<std::int64_t>& tokens, DType dtype);
 
 // check_warmup_layers, then the kernels Mxfp8Linear::apply and Mxfp8MoE::apply (default options) launch
-// for them, one per display name, sorted by it. sm_counts: the SM counts of the GPUs they are for;
-// empty: unknown, every count from 1 to warmup_most_sms.
+// for them, one per display name, sorted by it.
 std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
                                                 const std::vector<std::int64_t>& tokens, DType dtype,
-                                                const jit::Arch& arch, const std::vector<int>& sm_counts);
+                                                const jit::Arch& arch);
 
 }  // namespace mxjit::ops

@@ -220,17 +220,14 @@ void Mxfp8MoE::apply(const Inputs& in, const TensorView& out, CUstream stream) c
   const TensorView row_token = TensorView::contiguous(s.row_token.get(), DType::i32, {pairs});
   const std::uint64_t rows_in_use = s.offsets.get() + static_cast<std::uint64_t>(s.experts) * 4;
   // The tiles warmup compiles for this shape (ops/moe_plan.hpp).
-  const int sm_count = runtime::device_info(runtime::current_device()).sm_count;
-  const int w13_tile = ops::moe_grouped_gemm_tile(t, k, s.experts, s.global_experts, 2 * s.inter, sm_count);
-  const int w2_tile = ops::moe_grouped_gemm_tile(t, k, s.experts, s.global_experts, s.hidden, sm_count);
+  const int tile = ops::moe_grouped_gemm_tile(t, k, s.global_experts);
 
   // 3. h = x . W13[e]^T over the gathered token rows.
   const TensorView xq = TensorView::contiguous(s.x_q.get(), DType::e4m3, {t, s.hidden});
   const TensorView xs = State::padded_scales(s.x_scales.get(), t, s.hidden);
   quantize_mxfp8(in.x, xq, xs, {ScaleLayout::linear, s.options.rule}, stream);
   const TensorView h = TensorView::contiguous(s.h_or_y.get(), s.dtype, {pairs, 2 * s.inter});
-  ops::launch_grouped_gemm(xq, xs, &row_token, s.w13.q_view(), s.w13.scales_view(), in.w13_bias, groups, h, stream,
-                           w13_tile);
+  ops::launch_grouped_gemm(xq, xs, &row_token, s.w13.q_view(), s.w13.scales_view(), in.w13_bias, groups, h, stream, tile);
 
   // 4. a = silu(gate) * up, quantized to MXFP8.
   const TensorView aq = TensorView::contiguous(s.a_q.get(), DType::e4m3, {pairs, s.inter});
@@ -239,7 +236,7 @@ void Mxfp8MoE::apply(const Inputs& in, const TensorView& out, CUstream stream) c
 
   // 5. y = a . W2[e]^T (h is dead: y takes its memory), 6. the weighted sum over each token's slots.
   const TensorView y = TensorView::contiguous(s.h_or_y.get(), s.dtype, {pairs, s.hidden});
-  ops::launch_grouped_gemm(aq, as, nullptr, s.w2.q_view(), s.w2.scales_view(), in.w2_bias, groups, y, stream, w2_tile);
+  ops::launch_grouped_gemm(aq, as, nullptr, s.w2.q_view(), s.w2.scales_view(), in.w2_bias, groups, y, stream, tile);
   ops::launch_moe_combine(y, s.pair_row.get(), weights, out, stream);
 }
 

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <map>
-#include <set>
 
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
@@ -60,7 +59,7 @@ void check_warmup_layers(const std::vector<LinearShape>& linear, const std::vect
 
 std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
                                                 const std::vector<std::int64_t>& tokens, DType dtype,
-                                                const jit::Arch& arch, const std::vector<int>& sm_counts) {
+                                                const jit::Arch& arch) {
   check_warmup_layers(linear, moe, tokens, dtype);
 
   // The kernels depend on shapes only through a few parameters (the tile, the expert-count class), so
@@ -74,21 +73,14 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
     for (std::int64_t m : tokens) add(gemm_kernel_spec(gemm_tiles[gemm_tile_for(family, m)], dtype, arch));
   }
   if (!moe.empty()) {  // Mxfp8MoE::apply: route, group, quantize x, grouped GEMM, SiLU-mul quantize, grouped GEMM, combine
-    std::vector<int> sms = sm_counts;
-    if (sms.empty())
-      for (int c = 1; c <= warmup_most_sms; ++c) sms.push_back(c);
     add(group_by_expert_kernel_spec(arch));
     add(silu_mul_quantize_kernel_spec(dtype, ScaleRule::rceil, arch));
     add(moe_combine_kernel_spec(dtype, arch));
     for (const MoeShape& m : moe) {
       const std::int64_t global = m.global_experts == 0 ? m.experts : m.global_experts;
       for (DType logits : {DType::f32, dtype}) add(route_topk_kernel_spec(logits, static_cast<int>(global), arch));
-      for (std::int64_t t : tokens)
-        for (std::int64_t n : {2 * m.intermediate, m.hidden}) {  // W13 [E, 2I, H], then W2 [E, H, I]
-          std::set<int> picked;
-          for (int sm : sms) picked.insert(moe_grouped_gemm_tile(t, m.top_k, m.experts, global, n, sm));
-          for (int tile : picked) add(grouped_gemm_kernel_spec(grouped_gemm_tiles[tile], dtype, arch));
-        }
+      for (std::int64_t t : tokens)  // one tile for both GEMMs
+        add(grouped_gemm_kernel_spec(grouped_gemm_tiles[moe_grouped_gemm_tile(t, m.top_k, global)], dtype, arch));
     }
   }
   std::vector<jit::KernelSpec> specs;
@@ -102,20 +94,9 @@ WarmupSummary warmup_layers(const std::vector<LinearShape>& linear, const std::v
                             const std::vector<std::int64_t>& tokens, DType dtype, const std::string& arch_name, int jobs,
                             const std::function<void(const WarmupEvent&)>& progress) {
   ops::check_warmup_layers(linear, moe, tokens, dtype);  // before any device query
-  // The target, and the SM counts of the GPUs that will run the kernels where they are here.
-  jit::Arch arch;
-  std::vector<int> sm_counts;
-  if (arch_name.empty()) {
-    const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
-    arch = info.arch;
-    sm_counts.push_back(info.sm_count);
-  } else {
-    arch = jit::Arch::parse(arch_name);
-    if (!moe.empty() && runtime::gpu_available())
-      for (int d = 0, count = runtime::device_count(); d < count; ++d)
-        if (runtime::device_info(d).arch == arch) sm_counts.push_back(runtime::device_info(d).sm_count);
-  }
-  const std::vector<jit::KernelSpec> specs = ops::layer_kernel_specs(linear, moe, tokens, dtype, arch, sm_counts);
+  const jit::Arch arch = arch_name.empty() ? runtime::device_info(runtime::current_device()).arch
+                                           : jit::Arch::parse(arch_name);
+  const std::vector<jit::KernelSpec> specs = ops::layer_kernel_specs(linear, moe, tokens, dtype, arch);
 
   const jit::WarmupReport report = jit::warmup(
       jit::RuntimeState::get().kernels(), specs, jobs,

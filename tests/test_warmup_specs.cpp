@@ -40,26 +40,24 @@ Names names_of(const std::vector<jit::KernelSpec>& specs) {
   return names;
 }
 
-// The kernels Mxfp8MoE::apply loads for layer `m` at T tokens on a GPU of `sm_count` SMs, spelled out
+// The kernels Mxfp8MoE::apply loads for layer `m` at T tokens, spelled out
 // launch by launch as ops/moe.cpp makes them (router logits of `logits` type).
-Names apply_kernels(const MoeShape& m, std::int64_t t, DType dtype, DType logits, const jit::Arch& arch, int sm_count) {
+Names apply_kernels(const MoeShape& m, std::int64_t t, DType dtype, DType logits, const jit::Arch& arch) {
   Names names;
   names.insert(ops::route_topk_kernel_spec(logits, static_cast<int>(m.global_experts), arch).display_name());
   names.insert(ops::group_by_expert_kernel_spec(arch).display_name());
   names.insert(ops::quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch).display_name());
-  for (std::int64_t n : {2 * m.intermediate, m.hidden}) {
-    const int tile = ops::moe_grouped_gemm_tile(t, m.top_k, m.experts, m.global_experts, n, sm_count);
-    names.insert(ops::grouped_gemm_kernel_spec(ops::grouped_gemm_tiles[tile], dtype, arch).display_name());
-  }
+  const int tile = ops::moe_grouped_gemm_tile(t, m.top_k, m.global_experts);  // both GEMMs
+  names.insert(ops::grouped_gemm_kernel_spec(ops::grouped_gemm_tiles[tile], dtype, arch).display_name());
   names.insert(ops::silu_mul_quantize_kernel_spec(dtype, ScaleRule::rceil, arch).display_name());
   names.insert(ops::moe_combine_kernel_spec(dtype, arch).display_name());
   return names;
 }
 
-Names apply_kernels_all_tokens(const MoeShape& m, DType dtype, const jit::Arch& arch, int sm_count) {
+Names apply_kernels_all_tokens(const MoeShape& m, DType dtype, const jit::Arch& arch) {
   Names names;
   for (std::int64_t t : all_tokens)
-    for (DType logits : {DType::f32, dtype}) names.merge(apply_kernels(m, t, dtype, logits, arch, sm_count));
+    for (DType logits : {DType::f32, dtype}) names.merge(apply_kernels(m, t, dtype, logits, arch));
   return names;
 }
 
@@ -70,27 +68,16 @@ struct MoeCase {
 
 class WarmupSpecs : public ::testing::TestWithParam<MoeCase> {};
 
-// On a GPU of known size: exactly the kernels apply loads, nothing more.
+// Exactly the kernels apply loads, nothing more.
 TEST_P(WarmupSpecs, MoeLayerGivesExactlyWhatApplyLoads) {
   const jit::Arch arch = jit::Arch::parse("sm_90a");
   const tools::ModelLayers model = shipped(GetParam().model, GetParam().tp, GetParam().ep);
   ASSERT_EQ(model.moe.size(), 1u);
-  for (DType dtype : {DType::bf16, DType::fp16})
-    for (int sms : {78, 114, 132, 148}) {
-      SCOPED_TRACE(fmt::format("{} SMs, {}", sms, to_string(dtype)));
-      EXPECT_EQ(names_of(ops::layer_kernel_specs({}, model.moe, all_tokens, dtype, arch, {sms})),
-                apply_kernels_all_tokens(model.moe[0], dtype, arch, sms));
-    }
-}
-
-// With no GPU to ask: what apply loads on any GPU, and nothing that no GPU of up to 1024 SMs loads.
-TEST_P(WarmupSpecs, UnknownGpuCoversEverySmCount) {
-  const jit::Arch arch = jit::Arch::parse("sm_90a");
-  const tools::ModelLayers model = shipped(GetParam().model, GetParam().tp, GetParam().ep);
-  const Names warmed = names_of(ops::layer_kernel_specs({}, model.moe, all_tokens, DType::bf16, arch, {}));
-  Names any_gpu;
-  for (int sms = 1; sms <= ops::warmup_most_sms; ++sms) any_gpu.merge(apply_kernels_all_tokens(model.moe[0], DType::bf16, arch, sms));
-  EXPECT_EQ(warmed, any_gpu);
+  for (DType dtype : {DType::bf16, DType::fp16}) {
+    SCOPED_TRACE(to_string(dtype));
+    EXPECT_EQ(names_of(ops::layer_kernel_specs({}, model.moe, all_tokens, dtype, arch)),
+              apply_kernels_all_tokens(model.moe[0], dtype, arch));
+  }
 }
 
 // A whole model in one batch: the linear kernels (quantize, a GEMM tile per token count) and the MoE
@@ -98,12 +85,12 @@ TEST_P(WarmupSpecs, UnknownGpuCoversEverySmCount) {
 TEST_P(WarmupSpecs, WholeModelIsTheUnionOfBothMethods) {
   const jit::Arch arch = jit::Arch::parse("sm_90a");
   const tools::ModelLayers model = shipped(GetParam().model, GetParam().tp, GetParam().ep);
-  Names expected = apply_kernels_all_tokens(model.moe[0], DType::bf16, arch, 132);
+  Names expected = apply_kernels_all_tokens(model.moe[0], DType::bf16, arch);
   expected.insert(ops::quantize_kernel_spec(DType::bf16, ScaleLayout::linear, ScaleRule::rceil, arch).display_name());
   const ops::GemmFamily family = ops::default_gemm_family(arch);
   for (std::int64_t m : all_tokens)
     expected.insert(ops::gemm_kernel_spec(ops::gemm_tiles[ops::gemm_tile_for(family, m)], DType::bf16, arch).display_name());
-  EXPECT_EQ(names_of(ops::layer_kernel_specs(model.linear, model.moe, all_tokens, DType::bf16, arch, {132})), expected);
+  EXPECT_EQ(names_of(ops::layer_kernel_specs(model.linear, model.moe, all_tokens, DType::bf16, arch)), expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, WarmupSpecs,
@@ -120,20 +107,20 @@ INSTANTIATE_TEST_SUITE_P(Models, WarmupSpecs,
 TEST(WarmupSpecs, ExpertParallelRoutingSpansTheGlobalExperts) {
   // DeepSeek-V3 on 8 expert-parallel ranks: 32 local experts, but the router sees all 256 (chunks = 8).
   const jit::Arch arch = jit::Arch::parse("sm_90a");
-  const Names names = names_of(ops::layer_kernel_specs({}, shipped("deepseek-v3", 8, 8).moe, {1}, DType::bf16, arch, {132}));
+  const Names names = names_of(ops::layer_kernel_specs({}, shipped("deepseek-v3", 8, 8).moe, {1}, DType::bf16, arch));
   EXPECT_TRUE(names.count(ops::route_topk_kernel_spec(DType::f32, 256, arch).display_name()));
   EXPECT_TRUE(names.count(ops::route_topk_kernel_spec(DType::bf16, 256, arch).display_name()));
   EXPECT_FALSE(names.count(ops::route_topk_kernel_spec(DType::f32, 32, arch).display_name()));
   // global_experts = 0 means no expert parallelism: the local count.
-  const Names plain = names_of(ops::layer_kernel_specs({}, {{"e", 32, 0, 256, 64, 4}}, {1}, DType::bf16, arch, {132}));
+  const Names plain = names_of(ops::layer_kernel_specs({}, {{"e", 32, 0, 256, 64, 4}}, {1}, DType::bf16, arch));
   EXPECT_TRUE(plain.count(ops::route_topk_kernel_spec(DType::f32, 32, arch).display_name()));
 }
 
 TEST(WarmupSpecs, LinearOnlyIsUnchangedAndMoeOnlyHasNoGemm) {
   const jit::Arch arch = jit::Arch::parse("sm_90a");
-  EXPECT_EQ(ops::layer_kernel_specs({{"l", 4096, 4096}}, {}, {1, 16}, DType::bf16, arch, {}).size(), 3u);
-  EXPECT_TRUE(ops::layer_kernel_specs({}, {}, {1}, DType::bf16, arch, {}).empty());
-  for (const jit::KernelSpec& s : ops::layer_kernel_specs({}, {{"e", 8, 8, 4096, 14336, 2}}, {1}, DType::bf16, arch, {}))
+  EXPECT_EQ(ops::layer_kernel_specs({{"l", 4096, 4096}}, {}, {1, 16}, DType::bf16, arch).size(), 3u);
+  EXPECT_TRUE(ops::layer_kernel_specs({}, {}, {1}, DType::bf16, arch).empty());
+  for (const jit::KernelSpec& s : ops::layer_kernel_specs({}, {{"e", 8, 8, 4096, 14336, 2}}, {1}, DType::bf16, arch))
     EXPECT_EQ(s.family.find("mxfp8_gemm"), std::string::npos) << s.display_name();  // dense GEMM families
 }
 

@@ -262,6 +262,9 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
     }
     a_fragments(h, frag);
     const unsigned char* b_tile = bf16_tiles + (s % kBf16Tiles) * TileBytes;
+    // The range checks above branch per thread (zero blocks, rows past M or N); wgmma is .sync.aligned:
+    // every thread of the warp must arrive converged.
+    __syncwarp();
     wgmma_fence();
 #pragma unroll
     for (int i = 0; i < 4; ++i)  // step i: 2 core matrices along K (128 bytes apart), row groups 1024 apart

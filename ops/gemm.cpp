@@ -168,6 +168,14 @@ std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& t, DType out) {
           {"swap_ab", t.swap_ab ? "true" : "false"}};
 }
 
+runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream) {
+  runtime::LaunchConfig config;
+  config.block[0] = tile.threads();
+  config.dynamic_smem = tile.smem_bytes();
+  config.stream = stream;
+  return config;
+}
+
 jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
@@ -308,7 +316,7 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.k_tiles_per_split = plan.k_tiles_per_split;
   p.splits = plan.splits;
 
-  runtime::LaunchConfig config;
+  runtime::LaunchConfig config = tile_launch_config(tile, stream);
   if (tile.streaming) {  // one CTA per work tile
     config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
   } else {
@@ -316,9 +324,6 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
     config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));
     config.grid[2] = static_cast<unsigned>(plan.splits);
   }
-  config.block[0] = tile.threads();
-  config.dynamic_smem = tile.smem_bytes();
-  config.stream = stream;
   void* args[] = {&p};
   kernel.launch(config, args);
 }

@@ -104,6 +104,8 @@ void launch_gemm(std::optional<GemmFamily> family, const TensorView& a, const Te
                  std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
+// A launch of `tile`'s kernel on `stream`: its block and dynamic shared memory; the grid is the caller's.
+runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);
 // The template arguments of an mma.sync tile (tiled or streaming), shared by the dense and grouped kernels.
 std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& tile, DType out);
 // Every specialization gemm_mxfp8 can launch on `arch` (the default family).

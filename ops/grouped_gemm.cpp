@@ -161,11 +161,8 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int tiles_per_cta = tile.streaming ? tile.warps_m / p.k_split : 1;
   const std::int64_t most_tiles = ceil_div((ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile), tiles_per_cta);
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
-  runtime::LaunchConfig config;
+  runtime::LaunchConfig config = tile_launch_config(tile, stream);
   config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, resident));
-  config.block[0] = tile.threads();
-  config.dynamic_smem = tile.smem_bytes();
-  config.stream = stream;
   void* args[] = {&p};
   kernel.launch(config, args);
 }

@@ -180,30 +180,17 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
                 fmt::format("the MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
-  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
-  const std::string swap = t.swap_ab ? "true" : "false";
-  if (t.family == GemmFamily::wgmma) {
-    if (!gemm_family_supported(GemmFamily::wgmma, arch))
-      throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a, not {}", arch.name()));
-    return jit::KernelSpec{"mxfp8_gemm_wgmma",
-                           "mxjit::mxfp8_gemm_wgmma_kernel",
-                           {{"bm", std::to_string(t.bm)},
-                            {"bn", std::to_string(t.bn)},
-                            {"stages", std::to_string(t.stages)},
-                            {"out", out_type},
-                            {"swap_ab", swap}},
-                           arch};
-  }
-  if (t.family == GemmFamily::wgmma_bf16) {
-    if (!gemm_family_supported(GemmFamily::wgmma_bf16, arch))
-      throw Error(ErrorCode::unsupported, fmt::format("the wgmma_bf16 GEMM needs sm_90a, not {}", arch.name()));
-    return jit::KernelSpec{"mxfp8_gemm_wgmma_bf16",
-                           "mxjit::mxfp8_gemm_wgmma_bf16_kernel",
-                           {{"bm", std::to_string(t.bm)},
-                            {"bn", std::to_string(t.bn)},
-                            {"stages", std::to_string(t.stages)},
-                            {"out", out_type}},
-                           arch};
+  if (t.family == GemmFamily::wgmma || t.family == GemmFamily::wgmma_bf16) {
+    const bool bf16 = t.family == GemmFamily::wgmma_bf16;
+    const std::string family = bf16 ? "mxfp8_gemm_wgmma_bf16" : "mxfp8_gemm_wgmma";
+    if (!gemm_family_supported(t.family, arch))
+      throw Error(ErrorCode::unsupported, fmt::format("the {} GEMM needs sm_90a, not {}", family, arch.name()));
+    std::vector<jit::TemplateArg> args = {{"bm", std::to_string(t.bm)},
+                                          {"bn", std::to_string(t.bn)},
+                                          {"stages", std::to_string(t.stages)},
+                                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}};
+    if (!bf16) args.push_back({"swap_ab", t.swap_ab ? "true" : "false"});  // the bf16 kernel is prefill-only
+    return jit::KernelSpec{family, "mxjit::" + family + "_kernel", std::move(args), arch};
   }
   return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",
                          t.streaming ? "mxjit::mxfp8_gemm_stream_kernel" : "mxjit::mxfp8_gemm_mma_kernel",

@@ -7,9 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 build=build-device
-# TEST_FILTER / BENCH_FILTER narrow a run (gtest filter, benchmark regex); unset, everything runs.
-# TEST_TIMEOUT / BENCH_TIMEOUT (seconds) stop a hung step so the rest of the results still come back.
-filter=${TEST_FILTER:-*}
+# TEST_FILTER / BENCH_FILTER narrow a run (CTest regex over test names, benchmark regex); unset,
+# everything runs. TEST_TIMEOUT (per test) and BENCH_TIMEOUT (the whole benchmark step), in seconds, stop a
+# hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
+# tests once more under compute-sanitizer's synccheck and racecheck.
+filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
 { cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXXHASH_INCLUDE_DIR="$PWD/.deps/xxhash/usr/include" &&
@@ -33,9 +35,19 @@ for f in "$sass"/*.sass; do
 done >"$OUT/sass_stats.txt"
 grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
 
-timeout "${TEST_TIMEOUT:-0}" $build/tests/mxjit_tests --gtest_filter="$filter" --gtest_output=json:"$OUT/tests.json" >"$OUT/tests.log" 2>&1
+# One process per test, 16 at a time: the tests' NVRTC compiles and CPU references are what take long.
+ctest --test-dir $build -j16 -R "$filter" --timeout "${TEST_TIMEOUT:-600}" --output-junit "$OUT/tests.xml" \
+  --output-log "$OUT/tests.log" >"$OUT/ctest.txt" 2>&1
 tests_rc=$?
-grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests? ran|FAILED TEST" "$OUT/tests.log" | tail -n 30
+grep -E "tests passed|Failed|Timeout|\*\*\*" "$OUT/ctest.txt" | tail -n 30
+
+if [ -n "${SANITIZE_FILTER:-}" ]; then
+  for tool in synccheck racecheck; do
+    timeout 300 compute-sanitizer --tool $tool --error-exitcode 1 $build/tests/mxjit_tests \
+      --gtest_filter="$SANITIZE_FILTER" >"$OUT/sanitize-$tool.txt" 2>&1
+    echo "compute-sanitizer $tool: rc $?"
+  done
+fi
 
 timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Condenses a device run (tests.json, bench.json, check.txt under the given folder) into one JSON."""
+"""Condenses a device run (tests.xml, bench.json, check.txt under the given folder) into one JSON."""
 import json
 import pathlib
 import sys
+from xml.etree import ElementTree
 
 out = pathlib.Path(sys.argv[1])
 summary = {}
@@ -11,13 +12,13 @@ summary["gpu"] = check[1] if len(check) > 1 else "unknown"
 summary["commit"] = check[2] if len(check) > 2 else "unknown"
 summary["date"] = check[3] if len(check) > 3 else "unknown"
 
-tests_file = out / "tests.json"
+tests_file = out / "tests.xml"  # CTest's JUnit report
 if tests_file.exists():
-    tests = json.loads(tests_file.read_text())
-    failed = [f"{s['name']}.{t['name']}" for s in tests["testsuites"] for t in s["testsuite"]
-              if t.get("failures")]
-    skipped = sum(1 for s in tests["testsuites"] for t in s["testsuite"] if t.get("result") == "SKIPPED")
-    summary["tests"] = {"total": tests["tests"], "failed": failed, "skipped": skipped}
+    cases = ElementTree.parse(tests_file).getroot().iter("testcase")
+    status = {c.get("name"): c.get("status") for c in cases}
+    summary["tests"] = {"total": len(status),
+                        "failed": sorted(n for n, s in status.items() if s not in ("run", "notrun", "disabled")),
+                        "skipped": sum(1 for s in status.values() if s in ("notrun", "disabled"))}
 
 bench_file = out / "bench.json"
 if bench_file.exists() and bench_file.stat().st_size > 0:

@@ -9,6 +9,7 @@
 #include "jit/log.hpp"
 #include "jit/runtime_state.hpp"
 #include "mxjit/error.hpp"
+#include "ops/dequantize_bf16.hpp"
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
@@ -34,7 +35,10 @@ KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
 
 }  // namespace
 
-GemmFamily default_gemm_family(const jit::Arch&) { return GemmFamily::mma; }
+GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
+  const GemmFamilies portable(GemmFamily::mma);
+  return gemm_family_supported(GemmFamily::wgmma_bf16, arch) ? portable.with(GemmFamily::wgmma_bf16) : portable;
+}
 
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch) {
   return family == GemmFamily::mma ? arch.sm() >= 89 : arch.major == 9 && arch.arch_specific;
@@ -48,8 +52,8 @@ unsigned GemmTile::smem_bytes() const {
   if (streaming) return 0;  // the K parts' partials live in static shared memory
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
-  if (family == GemmFamily::wgmma_bf16)  // Bf16Fp8Stage (as WgmmaStage), then 3 bf16 B tiles of 64 K each
-    return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128 + 3 * bn * 64 * 2);
+  if (family == GemmFamily::wgmma_bf16)  // Bf16GemmStage, 1024-aligned, and room to align the first
+    return static_cast<unsigned>(stages * ceil_div(bn * 128 + bm * 64 + bm * 4, 1024) * 1024 + 1024);
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
@@ -61,15 +65,15 @@ std::string GemmTile::name() const {
   return fmt::format("{}_{}x{}_w{}x{}_s{}{}", kind, bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
 }
 
-int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
-                     DType out) {
+int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::int64_t m, std::int64_t n,
+                     std::int64_t k, DType out) {
   if (const jit::TuningChoice* c = tuning.find({jit::TuningKey::bucket_of(m), n, k, out})) {
     const int t = c->tile;
-    if (t >= 0 && t < static_cast<int>(std::size(gemm_tiles)) && gemm_tiles[t].family == family &&
+    if (t >= 0 && t < static_cast<int>(std::size(gemm_tiles)) && families.contains(gemm_tiles[t].family) &&
         (!gemm_tiles[t].swap_ab || m <= gemm_tiles[t].bn))
       return t;
   }
-  return gemm_tile_for(family, m);
+  return gemm_tile_for(families, m);
 }
 
 const jit::TuningDb& gemm_tuning(int device) {
@@ -95,11 +99,11 @@ const jit::TuningDb& gemm_tuning(int device) {
   return *db;
 }
 
-int gemm_tile_for(GemmFamily family, std::int64_t m) {
+int gemm_tile_for(GemmFamilies families, std::int64_t m) {
   int best = -1;
   for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
-    if (gemm_tiles[i].family == family && gemm_tiles[i].max_tokens >= m &&
-        (best < 0 || gemm_tiles[i].max_tokens < gemm_tiles[best].max_tokens))
+    if (families.contains(gemm_tiles[i].family) && gemm_tiles[i].max_tokens >= m &&
+        (best < 0 || gemm_tiles[i].max_tokens <= gemm_tiles[best].max_tokens))
       best = i;
   if (best < 0) throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
   return best;
@@ -113,21 +117,21 @@ int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k
   return splits;
 }
 
-GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
-                   int tile) {
+GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count,
+                   int smem_per_sm, int tile) {
   GemmPlan plan;
-  if (tile >= static_cast<int>(std::size(gemm_tiles)) || (tile >= 0 && gemm_tiles[tile].family != family))
-    invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel family", tile));
+  if (tile >= static_cast<int>(std::size(gemm_tiles)) || (tile >= 0 && !families.contains(gemm_tiles[tile].family)))
+    invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel families", tile));
   if (tile >= 0 && gemm_tiles[tile].swap_ab && m > gemm_tiles[tile].bn)
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
-  plan.tile = tile >= 0 ? tile : gemm_tile_for(family, m);
+  plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m);
   const GemmTile& t = gemm_tiles[plan.tile];
   if (t.streaming) {
     plan.splits = stream_k_split(t, ceil_div(n, 16), k, sm_count);
     plan.k_tiles_per_split = static_cast<int>(ceil_div(ceil_div(k, k_tile), plan.splits));
     return plan;
   }
-  const std::int64_t rows = t.swap_ab ? n : m, cols = t.swap_ab ? m : n;  // kernel coordinates
+  const std::int64_t rows = t.weights_are_rows() ? n : m, cols = t.weights_are_rows() ? m : n;  // kernel coordinates
   const std::int64_t tiles = ceil_div(rows, t.bm) * ceil_div(cols, t.bn);
   const std::int64_t k_tiles = ceil_div(k, k_tile);
   const std::int64_t per_sm = std::max<std::int64_t>(
@@ -147,8 +151,9 @@ GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64
       plan.k_tiles_per_split = static_cast<int>(per_split);
     }
   }
-  if (plan.splits > 1)
-    plan.workspace_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4 + tiles * 4);
+  if (t.family == GemmFamily::wgmma_bf16) plan.bf16_operand_bytes = dequantize_bf16_bytes(m, k);
+  plan.workspace_bytes = plan.bf16_operand_bytes;
+  if (plan.splits > 1) plan.workspace_bytes += static_cast<std::uint64_t>(plan.splits * m * n * 4 + tiles * 4);
   return plan;
 }
 
@@ -197,11 +202,18 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
                          mma_kernel_args(t, out), arch};
 }
 
+std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch) {
+  std::vector<jit::KernelSpec> specs = {gemm_kernel_spec(tile, out, arch)};
+  if (tile.family == GemmFamily::wgmma_bf16) specs.push_back(dequantize_bf16_kernel_spec(arch));
+  return specs;
+}
+
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs;
   for (const GemmTile& t : gemm_tiles)
-    if (t.family == default_gemm_family(arch) && t.max_tokens > 0)  // tuning candidates are not dispatched
-      for (DType out : {DType::bf16, DType::fp16}) specs.push_back(gemm_kernel_spec(t, out, arch));
+    if (GemmFamilies::dispatched(arch).contains(t.family) && t.max_tokens > 0)  // not the tuning candidates
+      for (DType out : {DType::bf16, DType::fp16})
+        for (jit::KernelSpec& spec : gemm_launch_kernel_specs(t, out, arch)) specs.push_back(std::move(spec));
   return specs;
 }
 
@@ -216,13 +228,14 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
   // Room for either family (tests and tuning may run the portable one on any GPU) and for whatever tile
   // the tuning database picks for either output type.
   std::uint64_t bytes = 0;
-  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma, ops::GemmFamily::wgmma_bf16}) {
-    if (!ops::gemm_family_supported(f, info.arch)) continue;
+  std::vector<ops::GemmFamilies> choices = {ops::GemmFamilies::dispatched(info.arch)};
+  for (ops::GemmFamily f : {ops::GemmFamily::wgmma, ops::GemmFamily::mma, ops::GemmFamily::wgmma_bf16})
+    if (ops::gemm_family_supported(f, info.arch)) choices.push_back(f);
+  for (const ops::GemmFamilies& families : choices)
     for (DType out : {DType::bf16, DType::fp16}) {
-      const int tile = ops::choose_gemm_tile(ops::gemm_tuning(device), f, m, n, k, out);
-      bytes = std::max(bytes, ops::plan_gemm(f, m, n, k, info.sm_count, info.smem_per_sm, tile).workspace_bytes);
+      const int tile = ops::choose_gemm_tile(ops::gemm_tuning(device), families, m, n, k, out);
+      bytes = std::max(bytes, ops::plan_gemm(families, m, n, k, info.sm_count, info.smem_per_sm, tile).workspace_bytes);
     }
-  }
   return bytes;
 }
 
@@ -234,7 +247,7 @@ void gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorVie
 
 namespace ops {
 
-void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
                  std::uint64_t workspace_bytes, CUstream stream, int tile_override) {
   if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
@@ -259,24 +272,27 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
-  const GemmFamily family = requested.value_or(default_gemm_family(info.arch));
-  if (!gemm_family_supported(family, info.arch))
-    throw Error(ErrorCode::unsupported, fmt::format("the wgmma GEMM needs sm_90a; this GPU is {}", info.arch.name()));
+  const GemmFamilies families = requested.value_or(GemmFamilies::dispatched(info.arch));
   const int tile_choice =
-      tile_override >= 0 ? tile_override : choose_gemm_tile(gemm_tuning(device), family, m, n, k, out.dtype);
-  const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile_choice);
+      tile_override >= 0 ? tile_override : choose_gemm_tile(gemm_tuning(device), families, m, n, k, out.dtype);
+  const GemmPlan plan = plan_gemm(families, m, n, k, info.sm_count, info.smem_per_sm, tile_choice);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "
                                  "(gemm_mxfp8_workspace_bytes)", workspace_bytes, m, n, k, plan.workspace_bytes));
   const GemmTile& tile = gemm_tiles[plan.tile];
-  // Kernel coordinates: with swap_ab the weight is the kernel's A operand.
-  const TensorView& ka = tile.swap_ab ? b : a;
-  const TensorView& ka_scales = tile.swap_ab ? b_scales : a_scales;
-  const TensorView& kb = tile.swap_ab ? a : b;
-  const TensorView& kb_scales = tile.swap_ab ? a_scales : b_scales;
+  if (!gemm_family_supported(tile.family, info.arch))
+    throw Error(ErrorCode::unsupported, fmt::format("the GEMM tile {} needs sm_90a; this GPU is {}", tile.name(),
+                                                    info.arch.name()));
+  // Kernel coordinates: the weight may be the kernel's A operand.
+  const bool swap = tile.weights_are_rows();
+  const TensorView& ka = swap ? b : a;
+  const TensorView& ka_scales = swap ? b_scales : a_scales;
+  const TensorView& kb = swap ? a : b;
+  const TensorView& kb_scales = swap ? a_scales : b_scales;
   const std::int64_t km = ka.shape[0], kn = kb.shape[0];
-  if (ceil_div(km, tile.bm) > 65535)
-    invalid_argument(fmt::format("gemm_mxfp8: M = {} needs more than 65535 row tiles of {}; split the batch", m, tile.bm));
+  if (!tile.streaming && tile.family != GemmFamily::wgmma_bf16 && ceil_div(km, tile.bm) > 65535)  // grid.y
+    invalid_argument(fmt::format("gemm_mxfp8: {} = {} needs more than 65535 tiles of {} rows; split the batch",
+                                 swap ? "N" : "M", km, tile.bm));
   const runtime::Kernel& kernel =
       gemm_kernels().get(device, plan.tile * 2 + out_index(out.dtype), {tile.threads(), tile.smem_bytes()},
                          [&] { return gemm_kernel_spec(tile, out.dtype, info.arch); });
@@ -290,8 +306,9 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
   const std::uint64_t partial_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4);
   const bool split_k = plan.splits > 1 && !tile.streaming;
-  p.partials = split_k ? reinterpret_cast<float*>(workspace) : nullptr;
-  p.tile_counters = split_k ? reinterpret_cast<unsigned int*>(workspace + partial_bytes) : nullptr;
+  const std::uint64_t partials = workspace + plan.bf16_operand_bytes;
+  p.partials = split_k ? reinterpret_cast<float*>(partials) : nullptr;
+  p.tile_counters = split_k ? reinterpret_cast<unsigned int*>(partials + partial_bytes) : nullptr;
   p.m = static_cast<int>(km);
   p.n = static_cast<int>(kn);
   p.k = static_cast<int>(k);
@@ -306,6 +323,16 @@ void launch_gemm(std::optional<GemmFamily> requested, const TensorView& a, const
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   if (tile.streaming) {  // one CTA per work tile
     config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
+  } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; a 1-D tile raster
+    const std::int64_t tiles = ceil_div(km, tile.bm) * ceil_div(kn, tile.bn);
+    if (tiles > 0x7FFFFFFF)
+      invalid_argument(fmt::format("gemm_mxfp8: M = {}, N = {} make more than 2^31 - 1 tiles; split the batch", m, n));
+    p.ldb_bf16 = dequantize_bf16_row_elements(k);
+    p.b_bf16 = reinterpret_cast<const unsigned short*>(workspace);
+    p.b_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(kn * p.ldb_bf16 * 2));
+    dequantize_bf16(kb, kb_scales, workspace, stream);
+    config.grid[0] = static_cast<unsigned>(tiles);
+    config.grid[2] = static_cast<unsigned>(plan.splits);
   } else {
     config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
     config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));

@@ -13,31 +13,45 @@
 
 namespace mxjit::ops {
 
-// The two GEMM kernels: the portable mma.sync one (templates/mxfp8_gemm_mma.cuh, sm_89 and newer; on
-// sm_90 its fp8 mma runs as f16 HMMA with fp32 accumulation) and fp8 wgmma (templates/mxfp8_gemm_wgmma.cuh,
-// sm_90a only). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit alignment, errors up
-// to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so dispatch uses mma everywhere; wgmma is run
-// only on request (tests, tuning) until an exact Hopper variant (bf16 wgmma on dequantized tiles) lands.
-// wgmma_bf16 (templates/mxfp8_gemm_wgmma_bf16.cuh, sm_90a only) is that variant: operands dequantized to
-// bf16 with their scales applied (exact), bf16 wgmma over the whole K; run only on request for now.
+// The GEMM kernel families: the portable mma.sync one (templates/mxfp8_gemm_mma.cuh and the streaming
+// decode kernel, sm_89 and newer; on sm_90 its fp8 mma runs as f16 HMMA with fp32 accumulation), fp8 wgmma
+// (templates/mxfp8_gemm_wgmma.cuh, sm_90a) and bf16 wgmma on dequantized operands (templates/
+// mxfp8_gemm_wgmma_bf16.cuh, sm_90a). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
+// alignment, errors up to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so it is never dispatched
+// (tests and tuning run it on request); wgmma_bf16 is exact and takes prefill on sm_90a.
 enum class GemmFamily { wgmma, mma, wgmma_bf16 };
-GemmFamily default_gemm_family(const jit::Arch& arch);  // what gemm_mxfp8 dispatches to
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch);
 
-// One tile shape, in kernel coordinates: with swap_ab the kernel's rows are weight rows (N) and its
-// columns tokens (M). wgmma and wgmma_bf16 tiles have one warpgroup per 64 rows (warps_m = bm / 64,
-// warps_n = 1).
+// A set of kernel families: those dispatch may choose from on an arch, or one a caller forces.
+class GemmFamilies {
+ public:
+  GemmFamilies(GemmFamily only) : bits_(bit(only)) {}  // NOLINT: one family is a set
+  static GemmFamilies dispatched(const jit::Arch& arch);  // mma everywhere, plus wgmma_bf16 on sm_90a
+  bool contains(GemmFamily f) const { return (bits_ & bit(f)) != 0; }
+  GemmFamilies with(GemmFamily f) const { return GemmFamilies(bits_ | bit(f)); }
+
+ private:
+  explicit GemmFamilies(unsigned bits) : bits_(bits) {}
+  static unsigned bit(GemmFamily f) { return 1u << static_cast<unsigned>(f); }
+  unsigned bits_;
+};
+
+// One tile shape, in kernel coordinates (see weights_are_rows). wgmma and wgmma_bf16 tiles have one
+// warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1).
 struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
-  bool swap_ab;
-  // The heuristic takes the tile of the family with the smallest max_tokens >= M (the first of equals);
-  // 0 = only on request (tuning).
+  bool swap_ab;  // a decode tile: weights are the kernel's rows, and it holds at most bn tokens
+  // The heuristic takes, among the tiles of the families allowed, the one with the smallest max_tokens
+  // >= M; of equals the later row (rows are listed older kernels first); 0 = only on request (tuning).
   std::int64_t max_tokens;
   // The decode kernel of templates/mxfp8_gemm_stream.cuh: weights straight from global memory into mma
   // fragments. bm = 16 rows per warp group, bn = tokens, warps_m = warps, stages = load groups in flight;
   // plan_gemm's `splits` is then the number of warps sharing a row group's K (no workspace).
   bool streaming = false;
+  // Whether the kernel's rows are weight rows (N) and its columns tokens (M): swap_ab tiles, and every
+  // wgmma_bf16 tile (weights in registers, tokens from shared memory), which holds any M.
+  bool weights_are_rows() const { return swap_ab || family == GemmFamily::wgmma_bf16; }
   unsigned threads() const;
   unsigned smem_bytes() const;
   std::string name() const;  // "wgmma_128x128_s4"
@@ -61,9 +75,9 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 64, 8, 4, 1, 8, true, 0},
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
-    // Exact bf16 wgmma on dequantized tiles (prefill): two warpgroups of 64 rows, `stages` fp8 stages.
-    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 2, false, any_m},
-    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 4, false, 0},
+    // Exact bf16 wgmma (prefill): 128 weight rows (two warpgroups) x bn tokens, `stages` 64-deep stages.
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 6, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
 };
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row
@@ -74,6 +88,9 @@ struct GemmPlan {
   int tile = 0;  // index into gemm_tiles
   int splits = 1;
   int k_tiles_per_split = 1;
+  // Workspace: the wgmma_bf16 family's dequantized activations (then one byte per token, padded to 256),
+  // then the split-K partials and tile counters.
+  std::uint64_t bf16_operand_bytes = 0;
   std::uint64_t workspace_bytes = 0;
 };
 
@@ -81,34 +98,36 @@ struct GemmPlan {
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
 // The tile the heuristic picks for M tokens (an index into gemm_tiles).
-int gemm_tile_for(GemmFamily family, std::int64_t m);
+int gemm_tile_for(GemmFamilies families, std::int64_t m);
 
 // The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a
-// tile of `family` that can hold M, else the heuristic's.
-int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
+// tile of `families` that can hold M, else the heuristic's.
+int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k,
                      DType out);
 
 // The tuning database for `device`: loaded once, then a lock-free read; an unreadable or corrupt file is
 // reported once as a warning and treated as empty.
 const jit::TuningDb& gemm_tuning(int device);
 
-// `tile` >= 0 forces that tile (an index into gemm_tiles of the same family), e.g. for tuning.
-GemmPlan plan_gemm(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
+// `tile` >= 0 forces that tile (an index into gemm_tiles of one of `families`), e.g. for tuning.
+GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile = -1);
 
-// gemm_mxfp8 with the kernel family (nullopt: the arch's default), and optionally the tile, chosen by
-// the caller (tests run both families on one GPU; benchmarks and tuning sweep tiles). The workspace
-// must fit plan_gemm's.
-void launch_gemm(std::optional<GemmFamily> family, const TensorView& a, const TensorView& a_scales, const TensorView& b,
+// gemm_mxfp8 with the kernel families (nullopt: those dispatched on this arch), and optionally the tile,
+// chosen by the caller (tests run each family on one GPU; benchmarks and tuning sweep tiles). The
+// workspace must fit plan_gemm's.
+void launch_gemm(std::optional<GemmFamilies> families, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
                  std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
+// Everything one launch of `tile` runs: its kernel, and the operand prepass for wgmma_bf16.
+std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch);
 // A launch of `tile`'s kernel on `stream`: its block and dynamic shared memory; the grid is the caller's.
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);
 // The template arguments of an mma.sync tile (tiled or streaming), shared by the dense and grouped kernels.
 std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& tile, DType out);
-// Every specialization gemm_mxfp8 can launch on `arch` (the default family).
+// Every specialization gemm_mxfp8 can launch on `arch` (the dispatched families).
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
 
 }  // namespace mxjit::ops

@@ -26,7 +26,7 @@ struct Job {
 };
 
 // One job per (bucket, n, k), in the order given: shapes outer, token counts inner.
-std::vector<Job> jobs_for(const TuneOptions& o, ops::GemmFamily family) {
+std::vector<Job> jobs_for(const TuneOptions& o, ops::GemmFamilies families) {
   std::vector<Job> jobs;
   std::map<std::int64_t, std::int64_t> largest_in_bucket;
   for (std::int64_t m : o.tokens) {
@@ -39,7 +39,7 @@ std::vector<Job> jobs_for(const TuneOptions& o, ops::GemmFamily family) {
       if (largest_in_bucket.at(key.m_bucket) != m ||
           std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) { return j.key == key; }))
         continue;
-      jobs.push_back({key, m, ops::gemm_tune_candidates(family, m)});
+      jobs.push_back({key, m, ops::gemm_tune_candidates(families, m)});
     }
   return jobs;
 }
@@ -68,15 +68,15 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     throw Error(ErrorCode::unsupported, "tune_gemm needs a GPU; this machine has none");
   const int device = runtime::current_device();
   const jit::Arch arch = runtime::device_info(device).arch;
-  const ops::GemmFamily family = ops::default_gemm_family(arch);
-  if (!ops::gemm_family_supported(family, arch))
+  if (!ops::gemm_family_supported(ops::GemmFamily::mma, arch))
     throw Error(ErrorCode::unsupported, fmt::format("tune_gemm: this GPU ({}) has no MXFP8 GEMM to tune", arch.name()));
+  const ops::GemmFamilies families = ops::GemmFamilies::dispatched(arch);
   const jit::TuningEnvironment environment = jit::tuning_environment(device);
 
   TuneSummary summary;
   summary.db_path = options.db_path.empty() ? jit::RuntimeState::get().config().tuning_db : options.db_path;
   const jit::TuningDb existing = jit::TuningDb::load(summary.db_path, environment);  // corrupt: an error, not a reset
-  const std::vector<Job> jobs = jobs_for(options, family);
+  const std::vector<Job> jobs = jobs_for(options, families);
   TuneEvent event;
   for (const Job& j : jobs) event.total += j.candidates.size();
   auto emit = [&](TuneEvent::Kind kind, const Job& j) {
@@ -105,7 +105,7 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     }
     std::vector<ops::CandidateResult> results;
     try {
-      results = ops::tune_gemm_shape(family, j.m, j.key.n, j.key.k, options.out, j.candidates, options.budget_ms,
+      results = ops::tune_gemm_shape(families, j.m, j.key.n, j.key.k, options.out, j.candidates, options.budget_ms,
                                      stream.get(), [&](const ops::CandidateResult& r) {
                                        ++event.done;
                                        event.tile = ops::gemm_tiles[r.tile].name();
@@ -133,7 +133,7 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     jit::TuningDb winner(environment);
     winner.set(j.key, {best->tile, best->microseconds});
     winner.save(summary.db_path);  // merged with the file, so an interrupted run keeps every finished shape
-    const int heuristic = ops::gemm_tile_for(family, j.m);
+    const int heuristic = ops::gemm_tile_for(families, j.m);
     event.tile = ops::gemm_tiles[best->tile].name();
     event.microseconds = best->microseconds;
     event.heuristic_microseconds = INFINITY;

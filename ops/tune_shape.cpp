@@ -91,14 +91,14 @@ std::string compare(const std::vector<float>& got, const std::vector<float>& ref
 
 }  // namespace
 
-std::vector<int> gemm_tune_candidates(GemmFamily family, std::int64_t m) {
+std::vector<int> gemm_tune_candidates(GemmFamilies families, std::int64_t m) {
   std::vector<int> out;
   for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
-    if (gemm_tiles[i].family == family && (!gemm_tiles[i].swap_ab || m <= gemm_tiles[i].bn)) out.push_back(i);
+    if (families.contains(gemm_tiles[i].family) && (!gemm_tiles[i].swap_ab || m <= gemm_tiles[i].bn)) out.push_back(i);
   return out;
 }
 
-std::vector<CandidateResult> tune_gemm_shape(GemmFamily family, std::int64_t m, std::int64_t n, std::int64_t k,
+std::vector<CandidateResult> tune_gemm_shape(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k,
                                              DType out, const std::vector<int>& candidates, double budget_ms,
                                              CUstream stream,
                                              const std::function<void(const CandidateResult&)>& on_result) {
@@ -114,12 +114,12 @@ std::vector<CandidateResult> tune_gemm_shape(GemmFamily family, std::int64_t m, 
   runtime::DeviceBuffer workspace;
   auto run_once = [&](int tile) {
     if (tile < 0) invalid_argument(fmt::format("tune: candidate {} is not a tile index", tile));
-    const GemmPlan plan = plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile);
+    const GemmPlan plan = plan_gemm(families, m, n, k, info.sm_count, info.smem_per_sm, tile);
     workspace = runtime::DeviceBuffer(std::max<std::uint64_t>(plan.workspace_bytes, 16));
     workspace.fill(0, stream);
     out_buffer.fill(0xFF, stream);
     auto launch = [&, tile] {
-      launch_gemm(family, a.q_view, a.scales_view, b.q_view, b.scales_view, nullptr, out_view, workspace.get(),
+      launch_gemm(families, a.q_view, a.scales_view, b.q_view, b.scales_view, nullptr, out_view, workspace.get(),
                   workspace.size(), stream, tile);
     };
     launch();
@@ -127,7 +127,7 @@ std::vector<CandidateResult> tune_gemm_shape(GemmFamily family, std::int64_t m, 
     return launch;
   };
 
-  const int heuristic = gemm_tile_for(family, m);
+  const int heuristic = gemm_tile_for(families, m);
   std::vector<float> reference;
   try {
     run_once(heuristic);

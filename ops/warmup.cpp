@@ -69,8 +69,10 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
   if (!linear.empty() || !moe.empty())  // both methods quantize their activations alike
     add(quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch));
   if (!linear.empty()) {  // Mxfp8Linear::apply: the quantize, the GEMM tile chosen for each token count
-    const GemmFamily family = default_gemm_family(arch);
-    for (std::int64_t m : tokens) add(gemm_kernel_spec(gemm_tiles[gemm_tile_for(family, m)], dtype, arch));
+    const GemmFamilies families = GemmFamilies::dispatched(arch);
+    for (std::int64_t m : tokens)
+      for (jit::KernelSpec& spec : gemm_launch_kernel_specs(gemm_tiles[gemm_tile_for(families, m)], dtype, arch))
+        add(std::move(spec));
   }
   if (!moe.empty()) {  // Mxfp8MoE::apply: route, group, quantize x, grouped GEMM, SiLU-mul quantize, grouped GEMM, combine
     add(group_by_expert_kernel_spec(arch));

@@ -89,10 +89,11 @@ __device__ __forceinline__ void gemm_mainloop(int kt_count, Load&& load, Publish
 // hold the transposed product: kernel (m, n) is output (n, m).
 template <class Out, bool SwapAB, class ForEach>
 __device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for_each) {
-  if (p.splits > 1) {
+  const int out_cols = SwapAB ? p.m : p.n;
+  if (p.splits > 1) {  // partials in the caller's [M, N] order, like the output
     float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
     for_each([&](int m, int n, float& v) {
-      if (m < p.m && n < p.n) mine[static_cast<long long>(m) * p.n + n] = v;
+      if (m < p.m && n < p.n) mine[static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n)] = v;
     });
     __threadfence();
     __syncthreads();
@@ -104,8 +105,9 @@ __device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for
     __threadfence();
     for_each([&](int m, int n, float& v) {
       float sum = 0.f;
+      const long long at = static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n);
       if (m < p.m && n < p.n)
-        for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + (static_cast<long long>(z) * p.m + m) * p.n + n);
+        for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + static_cast<long long>(z) * p.m * p.n + at);
       v = sum;
     });
     if (threadIdx.x == 0) *counter = 0;  // ready for the next launch

@@ -13,10 +13,12 @@ struct GemmParams {
   const unsigned char* b_scales;  // [N, K/32] e8m0, rows ldb_s bytes apart
   void* out;                      // [M, N] bf16 or fp16, rows ldo elements apart
   const void* bias;               // [N] in the output type, or null
-  float* partials;                // split-K: [splits, M, N] fp32 workspace
+  const unsigned short* b_bf16;   // wgmma_bf16: b dequantized by mxfp8_dequantize_bf16, rows ldb_bf16 apart
+  const unsigned char* b_exact;   // wgmma_bf16: per b row, non-zero where it needs the exact path
+  float* partials;                // split-K: [splits, rows, cols] fp32 workspace in the caller's [M, N] order
   unsigned int* tile_counters;    // split-K: one zeroed counter per output tile (left zeroed)
   int m, n, k;
-  long long lda, ldb, ldo;
+  long long lda, ldb, ldo, ldb_bf16;
   int lda_s, ldb_s;
   int k_tiles_per_split;          // K tiles of 128 each split walks; the last split may walk fewer
   int splits;

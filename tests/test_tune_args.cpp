@@ -58,14 +58,16 @@ TEST(TuneArgs, WithoutAGpuTuningIsRefused) {
 
 // Every tile of the family that holds M, the tuning-only ones included, and always the heuristic's own.
 TEST(TuneArgs, CandidatesAreTheTilesThatHoldM) {
-  for (ops::GemmFamily family : {ops::GemmFamily::mma, ops::GemmFamily::wgmma})
+  const ops::GemmFamilies sets[] = {ops::GemmFamily::mma, ops::GemmFamily::wgmma,
+                                     ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"))};
+  for (const ops::GemmFamilies& families : sets)
     for (std::int64_t m : {1, 8, 9, 16, 17, 64, 8192}) {
       SCOPED_TRACE(::testing::Message() << "M = " << m);
-      const std::vector<int> candidates = ops::gemm_tune_candidates(family, m);
-      EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(family, m)), candidates.end());
+      const std::vector<int> candidates = ops::gemm_tune_candidates(families, m);
+      EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(families, m)), candidates.end());
       for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
         const ops::GemmTile& t = ops::gemm_tiles[i];
-        const bool holds = t.family == family && (!t.swap_ab || m <= t.bn);
+        const bool holds = families.contains(t.family) && (!t.swap_ab || m <= t.bn);
         EXPECT_EQ(std::count(candidates.begin(), candidates.end(), i), holds ? 1 : 0) << t.name();
       }
     }

@@ -23,9 +23,9 @@ class TuneGpu : public GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     if (IsSkipped()) return;
-    family_ = ops::default_gemm_family(runtime::device_info(0).arch);
-    if (!ops::gemm_family_supported(family_, runtime::device_info(0).arch))
+    if (!ops::gemm_family_supported(ops::GemmFamily::mma, runtime::device_info(0).arch))
       GTEST_SKIP() << "this GPU has no MXFP8 GEMM (sm_89 or newer needed)";
+    families_ = ops::GemmFamilies::dispatched(runtime::device_info(0).arch);
   }
 
   // Shape N x K at token counts 1 and 64, a small budget, into `path`.
@@ -38,11 +38,11 @@ class TuneGpu : public GpuTest {
     return o;
   }
 
-  ops::GemmFamily family_ = ops::GemmFamily::mma;
+  ops::GemmFamilies families_ = ops::GemmFamily::mma;  // what dispatch and tuning choose from
 };
 
 // The tile dispatch picks from `db`, run the way launch_gemm runs it, checked against the fp64 reference.
-void check_dispatch_output(ops::GemmFamily family, const jit::TuningDb& db, std::int64_t m, CUstream stream) {
+void check_dispatch_output(ops::GemmFamilies family, const jit::TuningDb& db, std::int64_t m, CUstream stream) {
   SCOPED_TRACE(::testing::Message() << "M = " << m);
   std::mt19937_64 rng(static_cast<std::uint64_t>(m));
   const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
@@ -81,7 +81,7 @@ TEST_F(TuneGpu, WinnersAreRecordedAndDispatchPicksThem) {
       EXPECT_TRUE(e.error.empty()) << "M = " << e.m << " " << e.tile << ": " << e.error;
       EXPECT_TRUE(std::isfinite(e.microseconds) && e.microseconds > 0) << e.tile;
     }
-  EXPECT_EQ(candidates, ops::gemm_tune_candidates(family_, 1).size() + ops::gemm_tune_candidates(family_, 64).size());
+  EXPECT_EQ(candidates, ops::gemm_tune_candidates(families_, 1).size() + ops::gemm_tune_candidates(families_, 64).size());
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().done, events.back().total);
   EXPECT_EQ(events.back().total, candidates);
@@ -92,7 +92,7 @@ TEST_F(TuneGpu, WinnersAreRecordedAndDispatchPicksThem) {
     const jit::TuningChoice* choice = db.find({jit::TuningKey::bucket_of(m), n, k, DType::bf16});
     ASSERT_NE(choice, nullptr) << "M = " << m;
     EXPECT_TRUE(std::isfinite(choice->microseconds) && choice->microseconds > 0) << choice->microseconds;
-    const std::vector<int> allowed = ops::gemm_tune_candidates(family_, m);
+    const std::vector<int> allowed = ops::gemm_tune_candidates(families_, m);
     EXPECT_NE(std::find(allowed.begin(), allowed.end(), choice->tile), allowed.end()) << choice->tile;
     // The tuned event named the tile that was saved.
     const auto tuned = std::find_if(events.begin(), events.end(), [&](const TuneEvent& e) {
@@ -102,8 +102,8 @@ TEST_F(TuneGpu, WinnersAreRecordedAndDispatchPicksThem) {
     EXPECT_EQ(tuned->tile, ops::gemm_tiles[choice->tile].name());
     EXPECT_EQ(tuned->microseconds, choice->microseconds);
     // Dispatch (launch_gemm without a tile: choose_gemm_tile on the loaded database) takes the winner.
-    EXPECT_EQ(ops::choose_gemm_tile(db, family_, m, n, k, DType::bf16), choice->tile);
-    check_dispatch_output(family_, db, m, stream());
+    EXPECT_EQ(ops::choose_gemm_tile(db, families_, m, n, k, DType::bf16), choice->tile);
+    check_dispatch_output(families_, db, m, stream());
   }
 }
 
@@ -117,7 +117,7 @@ TEST_F(TuneGpu, ARerunResumesAndForceTunesAgain) {
   TuneSummary s = tune_gemm(o, [&](const TuneEvent& e) { candidate_events += e.kind == TuneEvent::Kind::candidate; });
   EXPECT_EQ(s.skipped, 1u);
   EXPECT_EQ(s.tuned, 1u);
-  EXPECT_EQ(candidate_events, ops::gemm_tune_candidates(family_, 64).size());
+  EXPECT_EQ(candidate_events, ops::gemm_tune_candidates(families_, 64).size());
   o.force = true;
   s = tune_gemm(o);
   EXPECT_EQ(s.skipped, 0u);
@@ -126,11 +126,11 @@ TEST_F(TuneGpu, ARerunResumesAndForceTunesAgain) {
 }
 
 TEST_F(TuneGpu, ABrokenCandidateScoresInfinityAndTheOthersGoOn) {
-  const int heuristic = ops::gemm_tile_for(family_, 1);
+  const int heuristic = ops::gemm_tile_for(families_, 1);
   const std::vector<int> candidates = {999, heuristic, -2};
   std::size_t reported = 0;
   const std::vector<ops::CandidateResult> results = ops::tune_gemm_shape(
-      family_, 1, n, k, DType::bf16, candidates, 20, stream(), [&](const ops::CandidateResult&) { ++reported; });
+      families_, 1, n, k, DType::bf16, candidates, 20, stream(), [&](const ops::CandidateResult&) { ++reported; });
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(reported, 3u);
   EXPECT_TRUE(std::isinf(results[0].microseconds));
@@ -140,8 +140,8 @@ TEST_F(TuneGpu, ABrokenCandidateScoresInfinityAndTheOthersGoOn) {
   EXPECT_CONTAINS(results[2].error, "candidate -2");
   // A tile too narrow for M is refused the same way: the 8-token decode tile at M = 64.
   for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile)
-    if (ops::gemm_tiles[tile].family == family_ && ops::gemm_tiles[tile].swap_ab && ops::gemm_tiles[tile].bn < 64) {
-      const auto narrow = ops::tune_gemm_shape(family_, 64, n, k, DType::bf16, {tile}, 20, stream());
+    if (families_.contains(ops::gemm_tiles[tile].family) && ops::gemm_tiles[tile].swap_ab && ops::gemm_tiles[tile].bn < 64) {
+      const auto narrow = ops::tune_gemm_shape(families_, 64, n, k, DType::bf16, {tile}, 20, stream());
       EXPECT_TRUE(std::isinf(narrow.at(0).microseconds));
       EXPECT_CONTAINS(narrow.at(0).error, "holds at most");
       break;

@@ -129,5 +129,21 @@ TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
   EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 8));
 }
 
+// Dispatch takes only exact kernels: on sm_90a the streaming and mma.sync tiles for small M and bf16
+// wgmma for prefill; elsewhere mma.sync throughout; never fp8 wgmma (outside design.md's bound).
+TEST(TuningDb, DispatchedFamiliesByArchAndM) {
+  using ops::GemmFamily;
+  const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
+  for (const char* arch : {"sm_89", "sm_90", "sm_90a"}) {
+    const ops::GemmFamilies families = ops::GemmFamilies::dispatched(jit::Arch::parse(arch));
+    EXPECT_TRUE(families.contains(GemmFamily::mma)) << arch;
+    EXPECT_FALSE(families.contains(GemmFamily::wgmma)) << arch;
+    EXPECT_EQ(families.contains(GemmFamily::wgmma_bf16), std::string(arch) == "sm_90a") << arch;
+  }
+  for (std::int64_t m : {1, 16, 64}) EXPECT_EQ(ops::gemm_tile_for(hopper, m), ops::gemm_tile_for(GemmFamily::mma, m));
+  for (std::int64_t m : {65, 2048, 1 << 20})
+    EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m)].family, GemmFamily::wgmma_bf16) << "M = " << m;
+}
+
 }  // namespace
 }  // namespace mxjit

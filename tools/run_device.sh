@@ -53,4 +53,6 @@ timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$benc
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
 
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"
+# At most 8 files come back from the device: the logs travel as one archive.
+(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt 2>/dev/null)
 exit $tests_rc

@@ -1,0 +1,51 @@
+#include "ops/dequantize_bf16.hpp"
+
+#include <fmt/format.h>
+
+#include "mxjit/error.hpp"
+#include "ops/kernel_table.hpp"
+#include "runtime/device.hpp"
+#include "templates/mxfp8_dequantize_bf16_params.cuh"
+
+namespace mxjit::ops {
+namespace {
+constexpr unsigned block_threads = 256;  // the template's __launch_bounds__
+}
+
+std::int64_t dequantize_bf16_row_elements(std::int64_t k) { return (k + 127) / 128 * 128; }
+
+std::uint64_t dequantize_bf16_bytes(std::int64_t rows, std::int64_t k) {
+  return static_cast<std::uint64_t>(rows * dequantize_bf16_row_elements(k) * 2 + (rows + 255) / 256 * 256);
+}
+
+jit::KernelSpec dequantize_bf16_kernel_spec(const jit::Arch& arch) {
+  if (arch.sm() < 90)
+    throw Error(ErrorCode::unsupported, fmt::format("the bf16 operand prepass serves sm_90a kernels, not {}", arch.name()));
+  return jit::KernelSpec{"mxfp8_dequantize_bf16", "mxjit::mxfp8_dequantize_bf16_kernel", {}, arch};
+}
+
+void dequantize_bf16(const TensorView& q, const TensorView& scales, std::uint64_t out, CUstream stream) {
+  static KernelTable<1> kernels;
+  const int device = runtime::current_device();
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  const runtime::Kernel& kernel =
+      kernels.get(device, 0, {block_threads, 0}, [&] { return dequantize_bf16_kernel_spec(info.arch); });
+  DequantizeBf16Params p{};
+  p.q = reinterpret_cast<const unsigned char*>(q.data);
+  p.scales = reinterpret_cast<const unsigned char*>(scales.data);
+  p.ld = q.strides[0];
+  p.ld_s = static_cast<int>(scales.strides[0]);
+  p.rows = static_cast<int>(q.shape[0]);
+  p.k = static_cast<int>(q.shape[1]);
+  p.ld_out = dequantize_bf16_row_elements(q.shape[1]);
+  p.out = reinterpret_cast<unsigned short*>(out);
+  p.exact = reinterpret_cast<unsigned char*>(out + static_cast<std::uint64_t>(p.rows * p.ld_out * 2));
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(p.rows);  // one CTA per row
+  config.block[0] = block_threads;
+  config.stream = stream;
+  void* args[] = {&p};
+  kernel.launch(config, args);
+}
+
+}  // namespace mxjit::ops

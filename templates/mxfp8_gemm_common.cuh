@@ -103,13 +103,15 @@ __device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for
     __syncthreads();
     if (!last) return;
     __threadfence();
-    for_each([&](int m, int n, float& v) {
-      float sum = 0.f;
-      const long long at = static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n);
-      if (m < p.m && n < p.n)
-        for (int z = 0; z < p.splits; ++z) sum += __ldcg(p.partials + static_cast<long long>(z) * p.m * p.n + at);
-      v = sum;
-    });
+    // Splits outer, elements inner: each pass has every element's load in flight at once (an inner loop
+    // over splits would wait out one L2 round trip per load). Summed in split order: deterministic.
+    for_each([&](int, int, float& v) { v = 0.f; });
+    for (int z = 0; z < p.splits; ++z) {
+      const float* part = p.partials + static_cast<long long>(z) * p.m * p.n;
+      for_each([&](int m, int n, float& v) {
+        if (m < p.m && n < p.n) v += __ldcg(part + static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n));
+      });
+    }
     if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
   }
   unsigned short* out = static_cast<unsigned short*>(p.out);

@@ -45,21 +45,20 @@ struct __align__(1024) Bf16GemmStage {
   unsigned int a_scales[128];             // the 4 scale bytes of the 128-deep chunk holding the stage
 };
 
-// Copies 128 bytes of each of rows [row0, row0 + Rows) (row r at src + r ld) into 128-byte shared rows
-// whose 16-byte chunk c lands at chunk c ^ (r % 8); zeros past `rows`. 8 consecutive threads take one row.
-template <int Rows, int Threads>
+// Copies 128 bytes of each of Rows rows into 128-byte shared rows whose 16-byte chunk c lands at chunk
+// c ^ (r % 8); row_of(r) names the source row of shared row r (at src + row ld), -1 for zeros. 8
+// consecutive threads take one row.
+template <int Rows, int Threads, class RowOf>
 __device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld,
-                                                   int rows, int row0) {
+                                                   const RowOf& row_of) {
   constexpr int RowStep = Threads / 8;
   static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
   const int r = static_cast<int>(threadIdx.x) / 8, kc = static_cast<int>(threadIdx.x) % 8;
-  const int rows_left = rows - row0 - r;  // chunk i holds data when RowStep i < rows_left
-  const unsigned char* g = src + (row0 + r) * ld + kc * 16;  // dereferenced only for real rows
-  unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;    // (r + RowStep i) % 8 == r % 8
+  unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
 #pragma unroll
   for (int i = 0; i < Rows / RowStep; ++i) {
-    const bool in = RowStep * i < rows_left;
-    cp_async<16>(s + i * RowStep * 128, in ? g + i * RowStep * ld : src, in ? 16 : 0);
+    const int row = row_of(r + RowStep * i);
+    cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
   }
 }
 
@@ -75,8 +74,29 @@ __device__ __forceinline__ void fence_shared_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic writes -> tensor-core reads
 }
 
-template <int BM, int BN, int Stages, class Out>
-__global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p) {
+// One tile's operands: weight rows [w0, w_rows) of `w`; tokens in the two forms the prepass left, row r
+// of the tile being source row token_row(r) (-1: none): `x_bf16` (rows ldx_bf16 elements apart) with one
+// `x_exact` byte per source row, and the fp8 operand itself for the exact path; K tiles [kt_begin,
+// kt_begin + kt_count) of 128.
+struct Bf16TileOperands {
+  const unsigned char* w;
+  const unsigned char* w_scales;
+  long long ldw;
+  int ldw_s, w0, w_rows;
+  const unsigned short* x_bf16;
+  const unsigned char* x_exact;
+  long long ldx_bf16;
+  const unsigned char* x;
+  const unsigned char* x_scales;
+  long long ldx;
+  int ldx_s, k, kt_begin, kt_count;
+};
+
+// The fp32 product of one 128 x BN tile into shared memory, [token][weight] with a pitch of BM + 4
+// floats, at `smem` (1024-aligned; the pipeline's memory is reused), visible to every thread on return.
+template <int BM, int BN, int Stages, class TokenRow>
+__device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
+                                                const TokenRow& token_row) {
   static_assert(BM == 128, "two warpgroups of 64 weight rows");
   static_assert(BN == 128 || BN == 256, "wgmma wrappers exist for N = 128 and 256");
   static_assert(Stages >= 3, "the stage after the current one must be in flight while a slot refills");
@@ -84,27 +104,18 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
   constexpr int Regs = BN / 2;       // accumulator registers per thread for m64nBN
   constexpr int Pitch = BM + 4;      // fp32 result tile [token][weight]: conflict-free fragment stores
   using Stage = Bf16GemmStage<BN>;
-  extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
   Stage* stages = reinterpret_cast<Stage*>(smem);
-
-  // Tile raster: kBf16TileGroup row tiles at a time walk all column tiles, so the CTAs resident at once
-  // share few weight and token tiles in the L2.
-  const int row_tiles = (p.m + BM - 1) / BM, col_tiles = (p.n + BN - 1) / BN;
-  const int group = static_cast<int>(blockIdx.x) / (kBf16TileGroup * col_tiles);
-  const int first_row_tile = group * kBf16TileGroup, group_rows = min(kBf16TileGroup, row_tiles - first_row_tile);
-  const int in_group = static_cast<int>(blockIdx.x) - first_row_tile * col_tiles;
-  const int m0 = (first_row_tile + in_group % group_rows) * BM, n0 = (in_group / group_rows) * BN;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int a_row = (warp / 4) * 64 + (warp % 4) * 16 + g;  // this thread's weight rows a_row, a_row + 8
-  const int k_tiles_total = (p.k + kGemmBK - 1) / kGemmBK;
-  const int kt_begin = blockIdx.z * p.k_tiles_per_split;
-  const int s_begin = 2 * kt_begin;  // 64-deep stages: two per 128-deep K tile (zeros past K)
-  const int s_count = 2 * min(p.k_tiles_per_split, k_tiles_total - kt_begin);
+  const int s_begin = 2 * op.kt_begin;  // 64-deep stages: two per 128-deep K tile (zeros past K)
+  const int s_count = 2 * op.kt_count;
 
   bool exact = false;  // this thread saw something the bf16 path cannot take
-  for (int r = threadIdx.x; r < BN; r += Threads) exact |= n0 + r < p.n && p.b_exact[n0 + r] != 0;
+  for (int r = threadIdx.x; r < BN; r += Threads) {
+    const int row = token_row(r);
+    exact |= row >= 0 && op.x_exact[row] != 0;
+  }
 
   auto load_stage = [&](int slot, int s) {
     Stage& st = stages[slot];
@@ -112,14 +123,13 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
 #pragma unroll
     for (int i = 0; i < BM / (Threads / 4); ++i) {  // weights: thread x copies chunk x % 4 of row x / 4 + 64 i
       const int r = threadIdx.x / 4 + i * (Threads / 4), kc = (threadIdx.x % 4) * 16;
-      const bool in = m0 + r < p.m && k0 + kc < p.k;
-      cp_async<16>(st.a + r * kBf16StageK + kc, in ? p.a + (m0 + r) * p.lda + k0 + kc : p.a, in ? 16 : 0);
+      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
+      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
     }
-    load_scales<BM, Threads>(st.a_scales, p.a_scales, p.lda_s, p.k, k0 & ~(kGemmBK - 1), RowRange{m0, p.m});
-    load_rows_swizzled<BN, Threads>(st.b, reinterpret_cast<const unsigned char*>(p.b_bf16 + k0), p.ldb_bf16 * 2,
-                                    p.n, n0);
+    load_scales<BM, Threads>(st.a_scales, op.w_scales, op.ldw_s, op.k, k0 & ~(kGemmBK - 1), RowRange{op.w0, op.w_rows});
+    load_rows_swizzled<BN, Threads>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2,
+                                    token_row);
   };
-
   // Weight fragments of stage s: k16 step j, fragment position 2t + e + 8u holds stage byte 16t + 4j + u +
   // 2e (the prepass's order), so word j of this thread's 16 bytes of a row is the row's whole step j.
   auto convert_weights = [&](int s, unsigned int (&frag)[4][4]) {
@@ -201,11 +211,11 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
     for (int c = 0; c < BN / ChunkN; ++c) {
       MmaTile<BM, ChunkN, 2, 4> tile;
 #pragma unroll 1
-      for (int kt = kt_begin; kt < kt_begin + s_count / 2; ++kt) {
-        load_operand<BM, Threads>(stage.a, stage.a_scales, p.a, p.a_scales, p.lda, p.lda_s, p.k, kt * kGemmBK,
-                                  RowRange{m0, p.m});
-        load_operand<ChunkN, Threads>(stage.b, stage.b_scales, p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt * kGemmBK,
-                                      RowRange{n0 + c * ChunkN, p.n});
+      for (int kt = op.kt_begin; kt < op.kt_begin + op.kt_count; ++kt) {
+        load_operand<BM, Threads>(stage.a, stage.a_scales, op.w, op.w_scales, op.ldw, op.ldw_s, op.k, kt * kGemmBK,
+                                  RowRange{op.w0, op.w_rows});
+        load_operand<ChunkN, Threads>(stage.b, stage.b_scales, op.x, op.x_scales, op.ldx, op.ldx_s, op.k, kt * kGemmBK,
+                                      [&](int r) { return token_row(c * ChunkN + r); });
         cp_async_commit();
         cp_async_wait<0>();
         __syncthreads();
@@ -220,11 +230,31 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
     for (int i = 0; i < Regs; ++i) result[(8 * (i / 4) + 2 * t + i % 2) * Pitch + a_row + 8 * ((i % 4) / 2)] = acc[i];
   }
   __syncthreads();
+}
 
+template <int BM, int BN, int Stages, class Out>
+__global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p) {
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
+  // Tile raster: kBf16TileGroup row tiles at a time walk all column tiles, so the CTAs resident at once
+  // share few weight and token tiles in the L2.
+  const int row_tiles = (p.m + BM - 1) / BM, col_tiles = (p.n + BN - 1) / BN;
+  const int group = static_cast<int>(blockIdx.x) / (kBf16TileGroup * col_tiles);
+  const int first_row_tile = group * kBf16TileGroup, group_rows = min(kBf16TileGroup, row_tiles - first_row_tile);
+  const int in_group = static_cast<int>(blockIdx.x) - first_row_tile * col_tiles;
+  const int m0 = (first_row_tile + in_group % group_rows) * BM, n0 = (in_group / group_rows) * BN;
+  const int k_tiles_total = (p.k + kGemmBK - 1) / kGemmBK;
+  const int kt_begin = blockIdx.z * p.k_tiles_per_split;
+  const Bf16TileOperands op{p.a, p.a_scales, p.lda, p.lda_s, m0, p.m, p.b_bf16, p.b_exact, p.ldb_bf16,
+                            p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt_begin,
+                            min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
+  wgmma_bf16_tile<BM, BN, Stages>(smem, op, RowRange{n0, p.n});
+  float* result = reinterpret_cast<float*>(smem);  // the split-K passes sum into it
   gemm_epilogue<Out, true>(p, [&](auto&& f) {
-    // Consecutive threads take consecutive weight rows: consecutive output columns.
-#pragma unroll 1
-    for (int i = threadIdx.x; i < BM * BN; i += Threads) f(m0 + i % BM, n0 + i / BM, result[(i / BM) * Pitch + i % BM]);
+    // Consecutive threads take consecutive weight rows: consecutive output columns. Unrolled a little so
+    // that the split-K pass has several loads in flight per thread.
+#pragma unroll 4
+    for (int i = threadIdx.x; i < BM * BN; i += 256) f(m0 + i % BM, n0 + i / BM, result[(i / BM) * (BM + 4) + i % BM]);
   });
 }
 

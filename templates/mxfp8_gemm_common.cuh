@@ -106,6 +106,7 @@ __device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for
     // Splits outer, elements inner: each pass has every element's load in flight at once (an inner loop
     // over splits would wait out one L2 round trip per load). Summed in split order: deterministic.
     for_each([&](int, int, float& v) { v = 0.f; });
+#pragma unroll 1
     for (int z = 0; z < p.splits; ++z) {
       const float* part = p.partials + static_cast<long long>(z) * p.m * p.n;
       for_each([&](int m, int n, float& v) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "mxjit/error.hpp"
+#include "ops/dequantize_bf16.hpp"
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
@@ -46,34 +47,61 @@ void require_i32_vector(const TensorView& t, std::int64_t min_length, std::strin
 
 }  // namespace
 
-int grouped_gemm_tile_for(std::int64_t typical_rows) {
+int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows) {
   int best = -1;
   for (int i = 0; i < tile_count; ++i) {
     const std::int64_t holds = grouped_gemm_tiles[i].max_tokens;
-    if (holds >= typical_rows && (best < 0 || holds < grouped_gemm_tiles[best].max_tokens)) best = i;
+    if (families.contains(grouped_gemm_tiles[i].family) && holds >= typical_rows &&
+        (best < 0 || holds <= grouped_gemm_tiles[best].max_tokens))
+      best = i;
   }
+  if (best < 0) throw Error(ErrorCode::internal, "grouped_gemm_tiles has no catch-all tile for these families");
   return best;
+}
+
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k) {
+  return tile.family == GemmFamily::wgmma_bf16 ? dequantize_bf16_bytes(a_rows, k) : 0;
 }
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   if (arch.sm() < 89)
     throw Error(ErrorCode::unsupported,
                 fmt::format("the grouped MXFP8 GEMM needs fp8 tensor cores (sm_89 or newer), not {}", arch.name()));
+  if (t.family == GemmFamily::wgmma_bf16) {
+    if (!gemm_family_supported(t.family, arch))
+      throw Error(ErrorCode::unsupported, fmt::format("the grouped bf16 wgmma GEMM needs sm_90a, not {}", arch.name()));
+    return jit::KernelSpec{"mxfp8_grouped_gemm_wgmma_bf16",
+                           "mxjit::mxfp8_grouped_gemm_wgmma_bf16_kernel",
+                           {{"bm", std::to_string(t.bm)},
+                            {"bn", std::to_string(t.bn)},
+                            {"stages", std::to_string(t.stages)},
+                            {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}},
+                           arch};
+  }
   return jit::KernelSpec{"mxfp8_grouped_gemm",
                          t.streaming ? "mxjit::mxfp8_grouped_gemm_stream_kernel" : "mxjit::mxfp8_grouped_gemm_kernel",
                          mma_kernel_args(t, out), arch};
 }
 
+std::vector<jit::KernelSpec> grouped_gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch) {
+  std::vector<jit::KernelSpec> specs = {grouped_gemm_kernel_spec(tile, out, arch)};
+  if (tile.family == GemmFamily::wgmma_bf16) specs.push_back(dequantize_bf16_kernel_spec(arch));
+  return specs;
+}
+
 std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs;
   for (const GemmTile& t : grouped_gemm_tiles)
-    for (DType out : {DType::bf16, DType::fp16}) specs.push_back(grouped_gemm_kernel_spec(t, out, arch));
+    if (GemmFamilies::dispatched(arch).contains(t.family))
+      for (DType out : {DType::bf16, DType::fp16})
+        for (jit::KernelSpec& spec : grouped_gemm_launch_kernel_specs(t, out, arch)) specs.push_back(std::move(spec));
   return specs;
 }
 
 void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                          const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
-                         const TensorView& out, CUstream stream, int tile_override) {
+                         const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,
+                         CUstream stream, int tile_override) {
   if (a.ndim != 2) invalid_argument(fmt::format("grouped_gemm_mxfp8: a must be 2-D [A, K], got shape {}", shape_text(a)));
   const std::int64_t k = a.shape[1];
   if (k % 32 != 0 || k == 0)
@@ -122,8 +150,19 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
-  const int tile_index = tile_override >= 0 ? tile_override : grouped_gemm_tile_for(typical);
+  // Without room for the bf16 operand, the portable tiles.
+  const GemmFamilies dispatched = GemmFamilies::dispatched(info.arch);
+  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k);
+  const int tile_index = tile_override >= 0 ? tile_override
+                                            : grouped_gemm_tile_for(room ? dispatched : GemmFamily::mma, typical);
   const GemmTile& tile = grouped_gemm_tiles[tile_index];
+  if (!gemm_family_supported(tile.family, info.arch))
+    throw Error(ErrorCode::unsupported, fmt::format("grouped_gemm_mxfp8: tile {} needs sm_90a; this GPU is {}",
+                                                    tile.name(), info.arch.name()));
+  const std::uint64_t needed = grouped_gemm_workspace_bytes(tile, a.shape[0], k);
+  if (needed > 0 && (workspace == 0 || workspace_bytes < needed))
+    invalid_argument(fmt::format("grouped_gemm_mxfp8: tile {} needs {} bytes of workspace, got {}", tile.name(), needed,
+                                 workspace == 0 ? 0 : workspace_bytes));
   const runtime::Kernel& kernel =
       grouped_kernels().get(device, tile_index * 2 + (out.dtype == DType::fp16 ? 1 : 0),
                             {tile.threads(), tile.smem_bytes()}, [&] { return grouped_gemm_kernel_spec(tile, out.dtype, info.arch); });
@@ -153,11 +192,17 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   p.k = static_cast<int>(k);
   const std::int64_t active_experts = std::min(experts, ceil_div(rows, typical));
   p.k_split = tile.streaming ? stream_k_split(tile, active_experts * ceil_div(n, 16), k, info.sm_count) : 1;
+  if (tile.family == GemmFamily::wgmma_bf16) {  // the token-side operand dequantized once, in its own order
+    p.lda_bf16 = dequantize_bf16_row_elements(k);
+    p.a_bf16 = reinterpret_cast<const unsigned short*>(workspace);
+    p.a_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(a.shape[0] * p.lda_bf16 * 2));
+    dequantize_bf16(a, a_scales, workspace, stream);
+  }
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.
-  const int token_tile = tile.swap_ab ? tile.bn : tile.bm;
+  const int token_tile = tile.weights_are_rows() ? tile.bn : tile.bm;
   // Streaming: a work tile is 16 weight rows and a CTA holds warps / k_split workers.
-  const int weight_tile = tile.streaming ? 16 : tile.swap_ab ? tile.bm : tile.bn;
+  const int weight_tile = tile.streaming ? 16 : tile.weights_are_rows() ? tile.bm : tile.bn;
   const int tiles_per_cta = tile.streaming ? tile.warps_m / p.k_split : 1;
   const std::int64_t most_tiles = ceil_div((ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile), tiles_per_cta);
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
@@ -172,7 +217,20 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
 void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                         const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
                         const TensorView& out, CUstream stream) {
-  ops::launch_grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, groups, out, stream);
+  ops::launch_grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, groups, out, 0, 0, stream);
+}
+
+std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64_t k) {
+  if (a_rows < 0 || k < 32 || k % 32 != 0)
+    ops::invalid_argument(fmt::format("grouped_gemm_mxfp8_workspace_bytes: need A >= 0 rows and K a positive multiple "
+                                      "of 32, got A = {}, K = {}", a_rows, k));
+  return ops::dequantize_bf16_bytes(a_rows, k);
+}
+
+void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
+                        const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
+                        const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes, CUstream stream) {
+  ops::launch_grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, groups, out, workspace, workspace_bytes, stream);
 }
 
 }  // namespace mxjit

@@ -10,9 +10,10 @@
 
 namespace mxjit::ops {
 
-// mma.sync tiles of templates/mxfp8_grouped_gemm.cuh (kernel coordinates as for the dense GEMM: with
-// swap_ab the kernel's rows are weight rows and its columns an expert's tokens). max_tokens here bounds
-// the typical rows per expert the tile is chosen for.
+// Tiles of templates/mxfp8_grouped_gemm.cuh (mma.sync, and the streaming decode kernel) and of
+// templates/mxfp8_grouped_gemm_wgmma_bf16.cuh (prefill on sm_90a), in kernel coordinates as for the dense
+// GEMM (GemmTile::weights_are_rows). max_tokens here bounds the typical rows per expert the tile is
+// chosen for; equal bounds go to the later row.
 inline constexpr GemmTile grouped_gemm_tiles[] = {
     // family            bm   bn  wm wn st swap max rows
     {GemmFamily::mma, 64, 8, 4, 1, 6, true, 0},     // decode through shared memory (on request)
@@ -22,18 +23,28 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},  // prefill
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},    // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 6, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
 };
 
-// The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): the smallest
-// max_tokens that holds them.
-int grouped_gemm_tile_for(std::int64_t typical_rows);
+// The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): among the tiles of
+// `families`, the smallest max_tokens that holds them.
+int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows);
+
+// Workspace bytes a launch of `tile` needs for a token-side operand of `a_rows` rows of K (the wgmma_bf16
+// tiles' dequantized operand; 0 for the others).
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k);
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
+// Everything one launch of `tile` runs: its kernel, and the operand prepass for wgmma_bf16.
+std::vector<jit::KernelSpec> grouped_gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch);
 std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch);
 
-// grouped_gemm_mxfp8 with the tile chosen by the caller (tests run every tile); -1 = the heuristic.
+// grouped_gemm_mxfp8 with the tile chosen by the caller (tests run every tile); -1 = the heuristic over
+// the families dispatched on this GPU that fit `workspace_bytes` of workspace.
 void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                          const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
-                         const TensorView& out, CUstream stream, int tile = -1);
+                         const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,
+                         CUstream stream, int tile = -1);
 
 }  // namespace mxjit::ops

@@ -54,6 +54,7 @@ struct Mxfp8MoE::State {
   runtime::DeviceBuffer x_q, x_scales;             // [T, H] e4m3, [T, H/32 padded]
   runtime::DeviceBuffer h_or_y;                    // h [P, 2I], later y [P, H], params_dtype
   runtime::DeviceBuffer a_q, a_scales;             // [P, I] e4m3, [P, I/32 padded]
+  runtime::DeviceBuffer gemm_workspace;            // the grouped GEMMs' bf16 operand (sm_90a prefill tiles)
 
   // Scales [rows, cols/32] with rows padded to 4 bytes, as the GEMMs read them.
   static TensorView padded_scales(std::uint64_t ptr, std::int64_t rows, std::int64_t cols) {
@@ -114,6 +115,13 @@ Mxfp8MoE::Mxfp8MoE(std::int64_t num_experts, std::int64_t top_k, std::int64_t hi
   s.h_or_y = runtime::DeviceBuffer(bytes(pairs * std::max(2 * i, h), params_dtype));
   s.a_q = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * i));
   s.a_scales = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * round_up(i / 32, 4)));
+  // Only where max_tokens reaches a tile that dequantizes its operand (the tile grows with T).
+  const jit::Arch arch = runtime::gpu_available() ? runtime::device_info(runtime::current_device()).arch
+                                                  : jit::Arch::parse("sm_90a");
+  const ops::GemmTile& largest = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(t, top_k, global, arch)];
+  const std::uint64_t workspace = std::max(ops::grouped_gemm_workspace_bytes(largest, t, h),
+                                           ops::grouped_gemm_workspace_bytes(largest, pairs, i));
+  if (workspace > 0) s.gemm_workspace = runtime::DeviceBuffer(static_cast<std::size_t>(workspace));
 }
 
 Mxfp8MoE::~Mxfp8MoE() = default;
@@ -220,14 +228,17 @@ void Mxfp8MoE::apply(const Inputs& in, const TensorView& out, CUstream stream) c
   const TensorView row_token = TensorView::contiguous(s.row_token.get(), DType::i32, {pairs});
   const std::uint64_t rows_in_use = s.offsets.get() + static_cast<std::uint64_t>(s.experts) * 4;
   // The tiles warmup compiles for this shape (ops/moe_plan.hpp).
-  const int tile = ops::moe_grouped_gemm_tile(t, k, s.global_experts);
+  const int tile = ops::moe_grouped_gemm_tile(t, k, s.global_experts,
+                                              runtime::device_info(runtime::current_device()).arch);
+  const std::uint64_t ws = s.gemm_workspace.get(), ws_bytes = s.gemm_workspace.size();
 
   // 3. h = x . W13[e]^T over the gathered token rows.
   const TensorView xq = TensorView::contiguous(s.x_q.get(), DType::e4m3, {t, s.hidden});
   const TensorView xs = State::padded_scales(s.x_scales.get(), t, s.hidden);
   quantize_mxfp8(in.x, xq, xs, {ScaleLayout::linear, s.options.rule}, stream);
   const TensorView h = TensorView::contiguous(s.h_or_y.get(), s.dtype, {pairs, 2 * s.inter});
-  ops::launch_grouped_gemm(xq, xs, &row_token, s.w13.q_view(), s.w13.scales_view(), in.w13_bias, groups, h, stream, tile);
+  ops::launch_grouped_gemm(xq, xs, &row_token, s.w13.q_view(), s.w13.scales_view(), in.w13_bias, groups, h, ws, ws_bytes,
+                           stream, tile);
 
   // 4. a = silu(gate) * up, quantized to MXFP8.
   const TensorView aq = TensorView::contiguous(s.a_q.get(), DType::e4m3, {pairs, s.inter});
@@ -236,7 +247,8 @@ void Mxfp8MoE::apply(const Inputs& in, const TensorView& out, CUstream stream) c
 
   // 5. y = a . W2[e]^T (h is dead: y takes its memory), 6. the weighted sum over each token's slots.
   const TensorView y = TensorView::contiguous(s.h_or_y.get(), s.dtype, {pairs, s.hidden});
-  ops::launch_grouped_gemm(aq, as, nullptr, s.w2.q_view(), s.w2.scales_view(), in.w2_bias, groups, y, stream, tile);
+  ops::launch_grouped_gemm(aq, as, nullptr, s.w2.q_view(), s.w2.scales_view(), in.w2_bias, groups, y, ws, ws_bytes,
+                           stream, tile);
   ops::launch_moe_combine(y, s.pair_row.get(), weights, out, stream);
 }
 

@@ -82,7 +82,9 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
       const std::int64_t global = m.global_experts == 0 ? m.experts : m.global_experts;
       for (DType logits : {DType::f32, dtype}) add(route_topk_kernel_spec(logits, static_cast<int>(global), arch));
       for (std::int64_t t : tokens)  // one tile for both GEMMs
-        add(grouped_gemm_kernel_spec(grouped_gemm_tiles[moe_grouped_gemm_tile(t, m.top_k, global)], dtype, arch));
+        for (jit::KernelSpec& spec : grouped_gemm_launch_kernel_specs(
+                 grouped_gemm_tiles[moe_grouped_gemm_tile(t, m.top_k, global, arch)], dtype, arch))
+          add(std::move(spec));
     }
   }
   std::vector<jit::KernelSpec> specs;

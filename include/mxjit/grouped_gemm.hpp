@@ -7,6 +7,7 @@
 //   ExpertGroups::contiguous(offsets)    rows sorted by expert: e owns [offsets[e], offsets[e + 1])
 //   ExpertGroups::masked(counts, cap)    fixed capacity: e owns [e * cap, e * cap + counts[e])
 // One persistent launch walks (expert, token tile, weight tile); experts with no rows cost nothing.
+// Kernels: mma.sync (portable), a weight-streaming decode kernel, and on sm_90a bf16 wgmma for prefill.
 #pragma once
 
 #include <cuda.h>
@@ -43,5 +44,13 @@ struct ExpertGroups {
 void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                         const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
                         const TensorView& out, CUstream stream);
+
+// The same with a workspace, which lets Hopper (sm_90a) run its exact bf16 tensor-core kernel for
+// prefill-sized groups: the token-side operand is dequantized into it first (a second launch on
+// `stream`). With less than grouped_gemm_mxfp8_workspace_bytes(A, K), the portable kernel runs as above.
+std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64_t k);
+void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
+                        const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
+                        const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes, CUstream stream);
 
 }  // namespace mxjit

@@ -1,0 +1,57 @@
+// The work list of the grouped GEMM kernels: per-expert row ranges from device memory, and work tiles
+// (expert, token tile, weight tile) numbered expert by expert, found by every CTA without the host.
+#pragma once
+
+#include "mxfp8_grouped_gemm_params.cuh"
+
+namespace mxjit {
+
+// First row and row count of expert e's group, clamped so that no row outside [0, out_rows) is named.
+__device__ __forceinline__ void expert_rows(const GroupedGemmParams& p, int e, int& begin, int& count) {
+  if (p.offsets) {
+    begin = min(max(p.offsets[e], 0), p.out_rows);
+    count = min(max(p.offsets[e + 1], begin), p.out_rows) - begin;
+  } else {
+    begin = e * p.capacity;
+    count = min(max(p.counts[e], 0), p.capacity);
+  }
+}
+
+// tiles_through[e] = work tiles of experts 0..e, each expert owning ceil(rows / token_tile) * weight_tiles;
+// computed by warp 0 (per-lane runs of experts, then a warp scan), visible after the barrier it ends with.
+__device__ __forceinline__ void grouped_tile_prefix(const GroupedGemmParams& p, int token_tile, int weight_tiles,
+                                                    int* tiles_through) {
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x, per_lane = (p.experts + 31) / 32;
+    const int e_begin = min(lane * per_lane, p.experts), e_end = min(e_begin + per_lane, p.experts);
+    int run = 0;
+    for (int e = e_begin; e < e_end; ++e) {
+      int begin, count;
+      expert_rows(p, e, begin, count);
+      run += (count + token_tile - 1) / token_tile * weight_tiles;
+      tiles_through[e] = run;
+    }
+    int before = run;
+#pragma unroll
+    for (int d = 1; d < 32; d *= 2) {
+      const int x = __shfl_up_sync(0xFFFFFFFFu, before, d);
+      if (lane >= d) before += x;
+    }
+    before -= run;  // exclusive
+    for (int e = e_begin; e < e_end; ++e) tiles_through[e] += before;
+  }
+  __syncthreads();
+}
+
+// The expert owning work tile w: the first e with tiles_through[e] > w.
+__device__ __forceinline__ int expert_of_tile(const int* tiles_through, int experts, int w) {
+  int lo = 0, hi = experts - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (tiles_through[mid] > w) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+}  // namespace mxjit

@@ -1,0 +1,71 @@
+// Grouped MXFP8 GEMM over experts (the MoE layer's prefill) on the exact bf16 wgmma tile of
+// mxfp8_gemm_wgmma_bf16.cuh (sm_90a): the token-side operand was dequantized once by the prepass
+// (mxfp8_dequantize_bf16.cuh, rows in the operand's own order); each work tile gathers its expert's
+// token rows from it. One persistent launch walks (expert, token tile, weight tile) work tiles as the
+// mma.sync grouped kernel does (mxfp8_grouped_gemm_schedule.cuh), token tiles fastest.
+#pragma once
+
+#include "mxfp8_gemm_wgmma_bf16.cuh"
+#include "mxfp8_grouped_gemm_schedule.cuh"
+
+namespace mxjit {
+
+template <int BM, int BN, int Stages, class Out>
+__global__ void __launch_bounds__(256, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(const GroupedGemmParams p) {
+  constexpr int Threads = 256;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
+  __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
+  __shared__ int token_row[BN];                          // source row of each token of the current tile
+  __shared__ struct {
+    int expert, row_begin, count, t0, w0;
+  } work;
+
+  grouped_tile_prefix(p, BN, (p.n + BM - 1) / BM, tiles_through);
+  const int total = tiles_through[p.experts - 1];
+  const int k_tiles = (p.k + kGemmBK - 1) / kGemmBK;
+  for (int w = blockIdx.x; w < total; w += gridDim.x) {
+    __syncthreads();  // the previous tile's epilogue is done with the result tile, token_row and work
+    if (threadIdx.x == 0) {
+      const int e = expert_of_tile(tiles_through, p.experts, w);
+      const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
+      expert_rows(p, e, work.row_begin, work.count);
+      const int token_tiles = (work.count + BN - 1) / BN;
+      work.expert = e;
+      work.t0 = (local % token_tiles) * BN;
+      work.w0 = (local / token_tiles) * BM;
+    }
+    __syncthreads();
+    for (int r = threadIdx.x; r < BN; r += Threads) {
+      int src = -1;
+      if (work.t0 + r < work.count) {
+        const int row = work.row_begin + work.t0 + r;
+        src = p.a_rows ? p.a_rows[row] : row;
+        if (src >= p.a_row_count) src = -1;
+      }
+      token_row[r] = src < 0 ? -1 : src;
+    }
+    __syncthreads();
+
+    const int e = work.expert;
+    const Bf16TileOperands op{p.b + e * p.b_expert_stride, p.b_scales + e * p.b_scales_expert_stride, p.ldb, p.ldb_s,
+                              work.w0, p.n, p.a_bf16, p.a_exact, p.lda_bf16, p.a, p.a_scales, p.lda, p.lda_s,
+                              p.k, 0, k_tiles};
+    wgmma_bf16_tile<BM, BN, Stages>(smem, op, [&](int r) { return token_row[r]; });
+
+    const float* result = reinterpret_cast<const float*>(smem);
+    unsigned short* out = static_cast<unsigned short*>(p.out);
+    const unsigned short* bias = p.bias ? static_cast<const unsigned short*>(p.bias) + static_cast<long long>(e) * p.n : nullptr;
+    const int t0 = work.t0, count = work.count, row_begin = work.row_begin, w0 = work.w0;
+    // Consecutive threads take consecutive weight rows: consecutive output columns.
+#pragma unroll 4
+    for (int i = threadIdx.x; i < BM * BN; i += Threads) {
+      const int token = t0 + i / BM, col = w0 + i % BM;
+      if (token >= count || col >= p.n) continue;
+      const float v = result[(i / BM) * (BM + 4) + i % BM];
+      out[(row_begin + token) * p.ldo + col] = Out::from_float(bias ? v + Out::to_float(bias[col]) : v);
+    }
+  }
+}
+
+}  // namespace mxjit

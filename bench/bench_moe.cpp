@@ -100,13 +100,16 @@ void BM_Moe(benchmark::State& state) {
   auto a2 = random_bytes(static_cast<std::size_t>(rows * inter), false, rng);
   auto a2_scales = random_bytes(static_cast<std::size_t>(rows * ((inter / 32 + 3) / 4 * 4)), true, rng);
   runtime::DeviceBuffer h1(static_cast<std::size_t>(rows * 2 * inter * 2)), y(static_cast<std::size_t>(rows * h * 2));
+  runtime::DeviceBuffer workspace(std::max(grouped_gemm_mxfp8_workspace_bytes(rows, h),
+                                           grouped_gemm_mxfp8_workspace_bytes(rows, inter)));
   auto grouped = [&] {
     grouped_gemm_mxfp8(TensorView::contiguous(a1.get(), DType::e4m3, {rows, h}), scale_view(a1_scales.get(), rows, h),
                        nullptr, layer.w13_weight(), layer.w13_weight_scale(), nullptr, groups,
-                       TensorView::contiguous(h1.get(), DType::bf16, {rows, 2 * inter}), stream);
+                       TensorView::contiguous(h1.get(), DType::bf16, {rows, 2 * inter}), workspace.get(),
+                       workspace.size(), stream);
     grouped_gemm_mxfp8(TensorView::contiguous(a2.get(), DType::e4m3, {rows, inter}), scale_view(a2_scales.get(), rows, inter),
                        nullptr, layer.w2_weight(), layer.w2_weight_scale(), nullptr, groups,
-                       TensorView::contiguous(y.get(), DType::bf16, {rows, h}), stream);
+                       TensorView::contiguous(y.get(), DType::bf16, {rows, h}), workspace.get(), workspace.size(), stream);
   };
 
   // Baseline: cuBLASLt bf16 for each expert with tokens, both projections (no routing, no activation).

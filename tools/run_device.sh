@@ -10,7 +10,7 @@ build=build-device
 # TEST_FILTER / BENCH_FILTER narrow a run (CTest regex over test names, benchmark regex); unset,
 # everything runs. TEST_TIMEOUT (per test) and BENCH_TIMEOUT (the whole benchmark step), in seconds, stop a
 # hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
-# tests once more under compute-sanitizer's synccheck and racecheck.
+# tests once more under compute-sanitizer, each tool of SANITIZE_TOOLS (default: synccheck racecheck).
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -42,7 +42,7 @@ tests_rc=$?
 grep -E "tests passed|Failed|Timeout|\*\*\*" "$OUT/ctest.txt" | tail -n 30
 
 if [ -n "${SANITIZE_FILTER:-}" ]; then
-  for tool in synccheck racecheck; do
+  for tool in ${SANITIZE_TOOLS:-synccheck racecheck}; do
     timeout 300 compute-sanitizer --tool $tool --error-exitcode 1 $build/tests/mxjit_tests \
       --gtest_filter="$SANITIZE_FILTER" >"$OUT/sanitize-$tool.txt" 2>&1
     echo "compute-sanitizer $tool: rc $?"

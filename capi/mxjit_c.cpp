@@ -204,18 +204,44 @@ mxjit_status mxjit_linear_apply(const mxjit_linear* layer, const mxjit_tensor* x
 
 void mxjit_linear_destroy(mxjit_linear* layer) { delete reinterpret_cast<mxjit::Mxfp8Linear*>(layer); }
 
-mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* a_rows,
-                                      const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
-                                      const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
-                                      const mxjit_tensor* out, CUstream stream) {
+namespace {
+mxjit_status grouped_gemm(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* a_rows,
+                          const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
+                          const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
+                          const mxjit_tensor* out, CUdeviceptr workspace, uint64_t workspace_bytes, CUstream stream) {
   return guarded([&] {
     const mxjit::TensorView rows_view = a_rows ? to_view(a_rows, "a_rows") : mxjit::TensorView{};
     const mxjit::TensorView bias_view = bias ? to_view(bias, "bias") : mxjit::TensorView{};
     const mxjit::ExpertGroups groups{to_view(expert_rows, "expert_rows"), capacity, typical_rows};
     mxjit::grouped_gemm_mxfp8(to_view(a, "a"), to_view(a_scales, "a_scales"), a_rows ? &rows_view : nullptr,
                               to_view(w, "w"), to_view(w_scales, "w_scales"), bias ? &bias_view : nullptr, groups,
-                              to_view(out, "out"), stream);
+                              to_view(out, "out"), workspace, workspace_bytes, stream);
   });
+}
+}  // namespace
+
+mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor* a_scales, const mxjit_tensor* a_rows,
+                                      const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
+                                      const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
+                                      const mxjit_tensor* out, CUstream stream) {
+  return grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, expert_rows, capacity, typical_rows, out, 0, 0, stream);
+}
+
+mxjit_status mxjit_grouped_gemm_mxfp8_workspace_bytes(int64_t a_rows, int64_t k, uint64_t* bytes) {
+  return guarded([&] {
+    require(bytes, "bytes");
+    *bytes = mxjit::grouped_gemm_mxfp8_workspace_bytes(a_rows, k);
+  });
+}
+
+mxjit_status mxjit_grouped_gemm_mxfp8_with_workspace(const mxjit_tensor* a, const mxjit_tensor* a_scales,
+                                                     const mxjit_tensor* a_rows, const mxjit_tensor* w,
+                                                     const mxjit_tensor* w_scales, const mxjit_tensor* bias,
+                                                     const mxjit_tensor* expert_rows, int64_t capacity,
+                                                     int64_t typical_rows, const mxjit_tensor* out,
+                                                     CUdeviceptr workspace, uint64_t workspace_bytes, CUstream stream) {
+  return grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, expert_rows, capacity, typical_rows, out, workspace,
+                      workspace_bytes, stream);
 }
 
 mxjit_status mxjit_moe_create(int64_t num_experts, int64_t top_k, int64_t hidden_size,

@@ -103,7 +103,11 @@ static void check_range(std::size_t offset, std::size_t bytes, std::size_t size)
 
 void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {
   check_range(offset, bytes, bytes_);
-  if (bytes) MXJIT_CU(cuMemcpyHtoD, ptr_ + offset, host, bytes);
+  if (!bytes) return;
+  MXJIT_CU(cuMemcpyHtoD, ptr_ + offset, host, bytes);
+  // From pageable memory cuMemcpyHtoD may return once the bytes are staged, before the DMA lands, and a
+  // non-blocking stream does not wait for the legacy stream it ran on: wait for it here.
+  MXJIT_CU(cuStreamSynchronize, nullptr);
 }
 
 void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t offset) const {

@@ -69,6 +69,7 @@ class DeviceBuffer {
 
   CUdeviceptr get() const { return ptr_; }
   std::size_t size() const { return bytes_; }
+  // Returns once the bytes are in device memory, so work on any stream may read them next.
   void upload(const void* host, std::size_t bytes, std::size_t offset = 0);
   void download(void* host, std::size_t bytes, std::size_t offset = 0) const;
   void fill(unsigned char byte, CUstream stream = nullptr);

@@ -6,8 +6,9 @@
 // holds the element at chunk offset 16 t + 4 j + u + 2 e. The GEMM permutes its weights' K the same way
 // (the scales are applied before the MMA, so any common order gives the same sum): one 32-bit word of 4
 // e4m3 bytes then gives a thread's whole register fragment of one k16 step. Rows are ld_out elements
-// long (K rounded up to 128), zero past K. Values outside bf16_dequant.cuh's exact range are not
-// trusted: the row's `exact` byte is set and the GEMM recomputes every tile holding it exactly.
+// long (K rounded up to 128), zero past K. Scale bytes in [10, 246] convert exactly (bf16_dequant.cuh's
+// wide range: activations can be large); values of other blocks are not trusted: the row's `exact` byte
+// is set and the GEMM recomputes every tile holding it exactly.
 #pragma once
 
 #include "bf16_dequant.cuh"
@@ -32,10 +33,10 @@ __global__ void __launch_bounds__(256) mxfp8_dequantize_bf16_kernel(const Dequan
       const bool in = byte < p.k;
       const unsigned int w = in ? *reinterpret_cast<const unsigned int*>(q + byte) : 0u;
       const unsigned int b = in ? scales[byte / 32] : 0u;
-      exact |= in && block_needs_exact_path(b, w, e4m3_nan_bits(w));
-      const unsigned int mult = bf16x2_scale_multiplier(b);
-      low[t] = bf16x2_mul(e4m3_bytes02_to_bf16x2(w), mult);
-      high[t] = bf16x2_mul(e4m3_bytes13_to_bf16x2(w), mult);
+      exact |= in && block_needs_exact_path<kBf16WideScaleMax>(b, w, e4m3_nan_bits(w));
+      const unsigned int mult = bf16x2_scale_multiplier(b), wide = bf16x2_wide_scale_multiplier(b);
+      low[t] = bf16x2_mul(bf16x2_mul(e4m3_bytes02_to_bf16x2(w), mult), wide);
+      high[t] = bf16x2_mul(bf16x2_mul(e4m3_bytes13_to_bf16x2(w), mult), wide);
     }
     uint4* dst = reinterpret_cast<uint4*>(out + 64 * c + 16 * j);
     dst[0] = make_uint4(low[0], low[1], low[2], low[3]);

@@ -15,7 +15,7 @@
 namespace mxjit::testing {
 namespace {
 
-// The CPU rule: a block needs the exact path when its scale byte is outside [10, 134] and it holds a
+// The CPU rule: a block needs the exact path when its scale byte is outside [10, 246] and it holds a
 // non-zero element or the scale is NaN (255), or when it holds a NaN element.
 bool block_needs_exact_path(const Mxfp8Operand& op, std::int64_t r, std::int64_t j) {
   const int b = op.scales[static_cast<std::size_t>(r * op.scale_stride + j)];
@@ -25,7 +25,7 @@ bool block_needs_exact_path(const Mxfp8Operand& op, std::int64_t r, std::int64_t
     nonzero |= magnitude != 0;
     nan |= magnitude == 0x7F;
   }
-  return ((b < 10 || b > 134) && (b == 255 || nonzero)) || nan;
+  return ((b < 10 || b > 246) && (b == 255 || nonzero)) || nan;
 }
 
 class DequantizeBf16Gpu : public GpuTest {
@@ -99,12 +99,15 @@ TEST_F(DequantizeBf16Gpu, EdgeBlocksFlagTheirRowsOnly) {
     }
   };
   set(0, 1, 9, -1);     // tiny values: flagged
-  set(1, 2, 135, -1);   // large values: flagged
+  set(1, 2, 247, -1);   // values past bf16's range: flagged
   set(2, 3, 255, 0);    // NaN scale over zeros: flagged
   set(3, 4, 0, 0x80);   // negative zeros under scale byte 0: fast
   set(4, 5, 250, 0);    // zeros under a huge scale: fast
-  set(5, 6, 10, -1);    // the range's ends: fast
-  set(6, 7, 134, -1);
+  set(5, 6, 10, -1);    // the range's ends and the second multiplier's first step: fast
+  set(6, 7, 246, -1);
+  set(8, 2, 134, -1);
+  set(9, 3, 135, -1);
+  set(10, 4, 200, -1);
   set(7, 0, 120, -1);
   op.q[static_cast<std::size_t>(7 * op.cols + 3)] = 0xFF;  // a NaN element: flagged
   EXPECT_EQ(check(op), 4);

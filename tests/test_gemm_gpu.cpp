@@ -176,9 +176,9 @@ std::vector<int> prefill_tiles(ops::GemmFamily family) {
   return tiles;
 }
 
-// Scale bytes far from the usual ones, legal all the same: wgmma_bf16 dequantizes only blocks whose scale
-// byte is in [10, 134], or whose elements are all zero (see its template), and must recompute any tile
-// that holds another block exactly.
+// Scale bytes far from the usual ones, legal all the same: wgmma_bf16 converts only blocks whose scale
+// byte is in [10, 134] (weights) or [10, 246] (activations), or whose elements are all zero (see
+// templates/bf16_dequant.cuh), and must recompute any tile that holds another block exactly.
 TEST_P(GemmGpu, ScaleBytesOutsideTheBf16FastRange) {
   std::mt19937_64 rng(fresh_seed());
   // 1. Every block of A scaled by 2^d and every block of B by 2^-d (all-zero blocks, scale byte 0, left

@@ -33,6 +33,29 @@ KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
   return table;
 }
 
+jit::KernelSpec split_reduce_kernel_spec(DType out, const jit::Arch& arch) {
+  return jit::KernelSpec{"mxfp8_gemm_split_reduce", "mxjit::mxfp8_gemm_split_reduce_kernel",
+                         {{"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}}, arch};
+}
+
+// Split-K's second launch: the partials the GEMM kernel `gemm` stored, summed into the caller's [M, N].
+void launch_split_reduce(const GemmParams& gemm, std::int64_t m, std::int64_t n, DType out,
+                         const runtime::DeviceInfo& info, CUstream stream) {
+  static KernelTable<2> kernels;
+  const runtime::Kernel& kernel = kernels.get(runtime::current_device(), out_index(out), {256, 0},
+                                              [&] { return split_reduce_kernel_spec(out, info.arch); });
+  GemmParams p = gemm;
+  p.m = static_cast<int>(m);
+  p.n = static_cast<int>(n);
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(
+      std::min<std::int64_t>(ceil_div(m * n, 256), std::int64_t{info.sm_count} * kernel.blocks_per_sm()));
+  config.block[0] = 256;
+  config.stream = stream;
+  void* args[] = {&p};
+  kernel.launch(config, args);
+}
+
 }  // namespace
 
 GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
@@ -153,7 +176,7 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
   }
   if (t.family == GemmFamily::wgmma_bf16) plan.bf16_operand_bytes = dequantize_bf16_bytes(m, k);
   plan.workspace_bytes = plan.bf16_operand_bytes;
-  if (plan.splits > 1) plan.workspace_bytes += static_cast<std::uint64_t>(plan.splits * m * n * 4 + tiles * 4);
+  if (plan.splits > 1) plan.workspace_bytes += static_cast<std::uint64_t>(plan.splits * m * n * 4);
   return plan;
 }
 
@@ -205,6 +228,7 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
 std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs = {gemm_kernel_spec(tile, out, arch)};
   if (tile.family == GemmFamily::wgmma_bf16) specs.push_back(dequantize_bf16_kernel_spec(arch));
+  if (!tile.streaming) specs.push_back(split_reduce_kernel_spec(out, arch));  // whether it splits depends on the GPU
   return specs;
 }
 
@@ -304,11 +328,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   p.b_scales = reinterpret_cast<const unsigned char*>(kb_scales.data);
   p.out = reinterpret_cast<void*>(out.data);
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
-  const std::uint64_t partial_bytes = static_cast<std::uint64_t>(plan.splits * m * n * 4);
   const bool split_k = plan.splits > 1 && !tile.streaming;
-  const std::uint64_t partials = workspace + plan.bf16_operand_bytes;
-  p.partials = split_k ? reinterpret_cast<float*>(partials) : nullptr;
-  p.tile_counters = split_k ? reinterpret_cast<unsigned int*>(partials + partial_bytes) : nullptr;
+  p.partials = split_k ? reinterpret_cast<float*>(workspace + plan.bf16_operand_bytes) : nullptr;
   p.m = static_cast<int>(km);
   p.n = static_cast<int>(kn);
   p.k = static_cast<int>(k);
@@ -340,6 +361,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   }
   void* args[] = {&p};
   kernel.launch(config, args);
+  if (split_k) launch_split_reduce(p, m, n, out.dtype, info, stream);
 }
 
 }  // namespace ops

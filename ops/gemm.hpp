@@ -121,7 +121,7 @@ void launch_gemm(std::optional<GemmFamilies> families, const TensorView& a, cons
                  std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
-// Everything one launch of `tile` runs: its kernel, and the operand prepass for wgmma_bf16.
+// Everything a launch of `tile` may run: its kernel, the operand prepass for wgmma_bf16, the split-K sum.
 std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch);
 // A launch of `tile`'s kernel on `stream`: its block and dynamic shared memory; the grid is the caller's.
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);

@@ -84,36 +84,18 @@ __device__ __forceinline__ void gemm_mainloop(int kt_count, Load&& load, Publish
 }
 
 // The epilogue of a tile. `for_each(f)` calls f(m, n, value&) for every accumulator element the thread
-// holds, in kernel coordinates. With split-K each split publishes fp32 partials and the last split to
-// finish the tile sums them in split order (deterministic), then stores; others return. SwapAB kernels
-// hold the transposed product: kernel (m, n) is output (n, m).
+// holds, in kernel coordinates. With split-K each split stores its fp32 partials and a second launch
+// (mxfp8_gemm_split_reduce.cuh) sums them in split order (deterministic) across the whole GPU. SwapAB
+// kernels hold the transposed product: kernel (m, n) is output (n, m).
 template <class Out, bool SwapAB, class ForEach>
 __device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for_each) {
-  const int out_cols = SwapAB ? p.m : p.n;
   if (p.splits > 1) {  // partials in the caller's [M, N] order, like the output
+    const int out_cols = SwapAB ? p.m : p.n;
     float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
     for_each([&](int m, int n, float& v) {
       if (m < p.m && n < p.n) mine[static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n)] = v;
     });
-    __threadfence();
-    __syncthreads();
-    __shared__ bool last;
-    unsigned int* counter = p.tile_counters + blockIdx.y * gridDim.x + blockIdx.x;
-    if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == static_cast<unsigned int>(p.splits - 1);
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    // Splits outer, elements inner: each pass has every element's load in flight at once (an inner loop
-    // over splits would wait out one L2 round trip per load). Summed in split order: deterministic.
-    for_each([&](int, int, float& v) { v = 0.f; });
-#pragma unroll 1
-    for (int z = 0; z < p.splits; ++z) {
-      const float* part = p.partials + static_cast<long long>(z) * p.m * p.n;
-      for_each([&](int m, int n, float& v) {
-        if (m < p.m && n < p.n) v += __ldcg(part + static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n));
-      });
-    }
-    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
+    return;
   }
   unsigned short* out = static_cast<unsigned short*>(p.out);
   const unsigned short* bias = static_cast<const unsigned short*>(p.bias);

@@ -4,7 +4,7 @@
 // single power-of-two factor, sa[m] * sb[n], scales exactly; it is promoted into the fp32 accumulator
 // right away (fma). Tiles: BM x BN per CTA, 128 bytes of K per pipeline stage (4 scale blocks), staged
 // through shared memory with cp.async, Stages deep. Split-K (grid.z) covers small M: each split
-// writes fp32 partials and the last split to finish a tile sums them in split order (deterministic).
+// writes fp32 partials, summed in split order by a second launch (deterministic).
 // SwapAB (decode): the kernel's A side is the weight and its B side the few tokens, so the m16 side of
 // each mma is filled by weight rows instead of 1-16 token rows; the result is stored transposed.
 #pragma once

@@ -15,8 +15,8 @@ struct GemmParams {
   const void* bias;               // [N] in the output type, or null
   const unsigned short* b_bf16;   // wgmma_bf16: b dequantized by mxfp8_dequantize_bf16, rows ldb_bf16 apart
   const unsigned char* b_exact;   // wgmma_bf16: per b row, non-zero where it needs the exact path
-  float* partials;                // split-K: [splits, rows, cols] fp32 workspace in the caller's [M, N] order
-  unsigned int* tile_counters;    // split-K: one zeroed counter per output tile (left zeroed)
+  float* partials;                // split-K: [splits, M, N] fp32 workspace in the caller's order, summed by
+                                  // a second launch (mxfp8_gemm_split_reduce.cuh)
   int m, n, k;
   long long lda, ldb, ldo, ldb_bf16;
   int lda_s, ldb_s;

@@ -249,10 +249,9 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
                             p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt_begin,
                             min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
   wgmma_bf16_tile<BM, BN, Stages>(smem, op, RowRange{n0, p.n});
-  float* result = reinterpret_cast<float*>(smem);  // the split-K passes sum into it
+  float* result = reinterpret_cast<float*>(smem);
   gemm_epilogue<Out, true>(p, [&](auto&& f) {
-    // Consecutive threads take consecutive weight rows: consecutive output columns. Unrolled a little so
-    // that the split-K pass has several loads in flight per thread.
+    // Consecutive threads take consecutive weight rows: consecutive output columns.
 #pragma unroll 4
     for (int i = threadIdx.x; i < BM * BN; i += 256) f(m0 + i % BM, n0 + i / BM, result[(i / BM) * (BM + 4) + i % BM]);
   });

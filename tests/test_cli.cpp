@@ -217,11 +217,12 @@ TEST(CliTest, WarmupForAModelThenAllHits) {
   ASSERT_EQ(first.code, 0) << first.out;
   EXPECT_CONTAINS(first.out, "attn.qkv_proj");
   EXPECT_CONTAINS(first.out, "N =   1280, K =   8192");
-  // quantize, a GEMM tile per token class, and the prefill tile's operand prepass
+  // quantize, a GEMM tile per token class, the prefill tile's operand prepass and split-K sum
   EXPECT_CONTAINS(first.out, "mxfp8_dequantize_bf16");
-  EXPECT_CONTAINS(first.out, ": 4 compiled, 0 cache hits, 0 failed");
+  EXPECT_CONTAINS(first.out, "mxfp8_gemm_split_reduce");
+  EXPECT_CONTAINS(first.out, ": 5 compiled, 0 cache hits, 0 failed");
   const CliResult second = run_cli("warmup --arch sm_90a --tp 8 --tokens 1,2048 --model " + quoted(model), dir.path().string());
-  EXPECT_CONTAINS(second.out, ": 0 compiled, 4 cache hits, 0 failed");
+  EXPECT_CONTAINS(second.out, ": 0 compiled, 5 cache hits, 0 failed");
   const CliResult bad = run_cli("warmup --arch sm_90a --tp 3 --model " + quoted(model), dir.path().string());
   EXPECT_NE(bad.code, 0);
   EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");

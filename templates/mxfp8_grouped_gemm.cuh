@@ -26,33 +26,9 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
   const int total = tiles_through[p.experts - 1];
   const int k_tiles = (p.k + kGemmBK - 1) / kGemmBK;
 
-  // The current tile, found once by thread 0 and kept in shared memory: the main loop needs every register.
-  __shared__ struct {
-    int expert, row_begin, count, t0, w0;
-  } work;
+  __shared__ GroupedWork work;
   for (int w = blockIdx.x; w < total; w += gridDim.x) {
-    __syncthreads();  // the previous tile is done with the stages, token_row and work
-    if (threadIdx.x == 0) {
-      const int lo = expert_of_tile(tiles_through, p.experts, w);
-      const int local = w - (lo > 0 ? tiles_through[lo - 1] : 0);
-      expert_rows(p, lo, work.row_begin, work.count);
-      const int token_tiles = (work.count + TokenTile - 1) / TokenTile;
-      work.expert = lo;
-      work.t0 = (local % token_tiles) * TokenTile;
-      work.w0 = (local / token_tiles) * WeightTile;
-    }
-    __syncthreads();
-    for (int r = threadIdx.x; r < TokenTile; r += Threads) {
-      int src = -1;
-      if (work.t0 + r < work.count) {
-        const int row = work.row_begin + work.t0 + r;
-        src = p.a_rows ? p.a_rows[row] : row;
-        if (src >= p.a_row_count) src = -1;
-      }
-      token_row[r] = src < 0 ? -1 : src;
-    }
-    __syncthreads();
-
+    grouped_next_work<TokenTile, WeightTile, Threads>(p, tiles_through, w, work, token_row);
     const int w0 = work.w0;
     const unsigned char* b = p.b + work.expert * p.b_expert_stride;
     const unsigned char* b_scales = p.b_scales + work.expert * p.b_scales_expert_stride;

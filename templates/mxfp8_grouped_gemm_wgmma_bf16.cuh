@@ -17,36 +17,13 @@ __global__ void __launch_bounds__(256, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(c
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
   __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
   __shared__ int token_row[BN];                          // source row of each token of the current tile
-  __shared__ struct {
-    int expert, row_begin, count, t0, w0;
-  } work;
+  __shared__ GroupedWork work;
 
   grouped_tile_prefix(p, BN, (p.n + BM - 1) / BM, tiles_through);
   const int total = tiles_through[p.experts - 1];
   const int k_tiles = (p.k + kGemmBK - 1) / kGemmBK;
   for (int w = blockIdx.x; w < total; w += gridDim.x) {
-    __syncthreads();  // the previous tile's epilogue is done with the result tile, token_row and work
-    if (threadIdx.x == 0) {
-      const int e = expert_of_tile(tiles_through, p.experts, w);
-      const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
-      expert_rows(p, e, work.row_begin, work.count);
-      const int token_tiles = (work.count + BN - 1) / BN;
-      work.expert = e;
-      work.t0 = (local % token_tiles) * BN;
-      work.w0 = (local / token_tiles) * BM;
-    }
-    __syncthreads();
-    for (int r = threadIdx.x; r < BN; r += Threads) {
-      int src = -1;
-      if (work.t0 + r < work.count) {
-        const int row = work.row_begin + work.t0 + r;
-        src = p.a_rows ? p.a_rows[row] : row;
-        if (src >= p.a_row_count) src = -1;
-      }
-      token_row[r] = src < 0 ? -1 : src;
-    }
-    __syncthreads();
-
+    grouped_next_work<BN, BM, Threads>(p, tiles_through, w, work, token_row);
     const int e = work.expert;
     const Bf16TileOperands op{p.b + e * p.b_expert_stride, p.b_scales + e * p.b_scales_expert_stride, p.ldb, p.ldb_s,
                               work.w0, p.n, p.a_bf16, p.a_exact, p.lda_bf16, p.a, p.a_scales, p.lda, p.lda_s,

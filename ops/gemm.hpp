@@ -76,6 +76,7 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
     // Exact bf16 wgmma (prefill): 128 weight rows (two warpgroups) x bn tokens, `stages` 64-deep stages.
+    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 10, false, 64},  // few tokens: deep, to keep weights in flight
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 6, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
 };

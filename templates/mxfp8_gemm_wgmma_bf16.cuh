@@ -98,7 +98,7 @@ template <int BM, int BN, int Stages, class TokenRow>
 __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
                                                 const TokenRow& token_row) {
   static_assert(BM == 128, "two warpgroups of 64 weight rows");
-  static_assert(BN == 128 || BN == 256, "wgmma wrappers exist for N = 128 and 256");
+  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
   static_assert(Stages >= 3, "the stage after the current one must be in flight while a slot refills");
   constexpr int Threads = 256;
   constexpr int Regs = BN / 2;       // accumulator registers per thread for m64nBN
@@ -203,7 +203,7 @@ __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16T
     // Exact fallback for this CTA: the tile again from the fp8 operands through mma.sync with per-block
     // promotion, 64 tokens at a time, one unpipelined K tile after another (rare, and kept small so that
     // it costs the fast path no registers).
-    constexpr int ChunkN = 64;
+    constexpr int ChunkN = BN < 64 ? BN : 64;
     using FallbackStage = GemmStage<BM, ChunkN>;
     static_assert(ResultBytes + sizeof(FallbackStage) <= Stages * sizeof(Stage), "the fallback fits the pipeline's memory");
     auto& stage = *reinterpret_cast<FallbackStage*>(smem + ResultBytes);

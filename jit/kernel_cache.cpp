@@ -58,6 +58,16 @@ std::shared_ptr<const CompiledKernel> KernelCache::get(const KernelSpec& spec, O
   }
 }
 
+std::optional<Origin> KernelCache::cached(const KernelSpec& spec) const {
+  const CacheKey key = key_of(spec);
+  {
+    std::lock_guard lock(mutex_);
+    if (entries_.count(key.hex)) return Origin::memory;
+  }
+  if (!config_.force_recompile && disk_.load(key, spec.family, spec.arch)) return Origin::disk;
+  return std::nullopt;
+}
+
 std::shared_ptr<const CompiledKernel> KernelCache::build(const KernelSpec& spec, const CacheKey& key) {
   auto kernel = std::make_shared<CompiledKernel>();
   kernel->spec = spec;

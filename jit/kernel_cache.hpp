@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -39,6 +40,10 @@ class KernelCache {
 
   // `origin`, when given, receives where this request was served from.
   std::shared_ptr<const CompiledKernel> get(const KernelSpec& spec, Origin* origin = nullptr);
+  // Where get() would find the spec without compiling: memory or disk; nullopt for a compile (always
+  // under MXJIT_FORCE_RECOMPILE). Loads nothing into memory.
+  std::optional<Origin> cached(const KernelSpec& spec) const;
+  bool disk_enabled() const { return disk_.enabled(); }
   CacheKey key_of(const KernelSpec& spec) const;
   CacheStats stats() const;
 

@@ -23,6 +23,10 @@ struct KernelSpec {
   Arch arch;
 
   std::string source() const;           // the generated translation unit
+  // One line per field (family, function, arch, then name=value per argument): what a separate compiler
+  // process is handed. from_text throws Error(invalid_argument) on anything else.
+  std::string to_text() const;
+  static KernelSpec from_text(const std::string& text);
   std::string name_expression() const;  // "&function<values...>" for nvrtcAddNameExpression
   std::string display_name() const;     // "family<name=value,...>@sm_90a" for humans
 };

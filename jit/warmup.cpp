@@ -13,7 +13,9 @@ int WarmupReport::failures() const {
 }
 
 WarmupReport warmup(KernelCache& cache, const std::vector<KernelSpec>& specs, int jobs,
-                    const std::function<void(std::size_t, std::size_t, const WarmupItem&)>& progress) {
+                    const std::function<void(std::size_t, std::size_t, const WarmupItem&)>& progress,
+                    const IsolatedBuild& isolated) {
+  const bool isolate = isolated && cache.disk_enabled();
   WarmupReport report;
   report.items.resize(specs.size());
   std::atomic<std::size_t> next{0};
@@ -26,7 +28,14 @@ WarmupReport warmup(KernelCache& cache, const std::vector<KernelSpec>& specs, in
       item.name = specs[i].display_name();
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        cache.get(specs[i], &item.origin);
+        if (!isolate) {
+          cache.get(specs[i], &item.origin);
+        } else if (const std::optional<Origin> found = cache.cached(specs[i])) {
+          item.origin = *found;
+        } else {
+          item.origin = Origin::compiled;
+          item.error = isolated(specs[i]);
+        }
       } catch (const std::exception& e) {
         item.error = e.what();
       }

@@ -23,10 +23,16 @@ struct WarmupReport {
   int failures() const;
 };
 
+// Builds one spec into the disk cache somewhere else, e.g. in a child process, so that a compiler
+// crash cannot take the caller down; returns an error text, empty on success.
+using IsolatedBuild = std::function<std::string(const KernelSpec&)>;
+
 // Builds every spec through `cache` (memory, disk or NVRTC) with up to `jobs` threads. Never throws for
 // a single kernel's failure: it is recorded in its item. `progress(done, total, item)` is called
-// after each kernel, from the worker thread that built it, one call at a time.
+// after each kernel, from the worker thread that built it, one call at a time. With `isolated` and a
+// disk cache, a kernel the caches lack is built by `isolated` instead (into the disk cache only).
 WarmupReport warmup(KernelCache& cache, const std::vector<KernelSpec>& specs, int jobs,
-                    const std::function<void(std::size_t, std::size_t, const WarmupItem&)>& progress = {});
+                    const std::function<void(std::size_t, std::size_t, const WarmupItem&)>& progress = {},
+                    const IsolatedBuild& isolated = {});
 
 }  // namespace mxjit::jit

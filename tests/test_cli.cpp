@@ -228,6 +228,23 @@ TEST(CliTest, WarmupForAModelThenAllHits) {
   EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");
 }
 
+// A compiler that crashes (NVRTC can segfault, design.md 6) costs warmup that one kernel: it is named with
+// its saved source, the others are built, no entry is left half-written, and a rerun builds the rest.
+TEST(CliTest, WarmupSurvivesACrashingCompilerProcess) {
+  TempDir dir("cli");
+  const CliResult first =
+      run_cli("warmup --arch sm_90a -j2 --shapes 4096:4096 --tokens 1 --test-crash mxfp8_quantize", dir.path().string());
+  EXPECT_EQ(first.code, 1) << first.out;
+  EXPECT_CONTAINS(first.out, "FAILED  mxfp8_quantize");
+  EXPECT_CONTAINS(first.out, "died of signal");
+  EXPECT_CONTAINS(first.out, "its source is saved at");
+  EXPECT_CONTAINS(first.out, ": 1 compiled, 0 cache hits, 1 failed");  // the streaming GEMM tile
+  const CliResult second = run_cli("warmup --arch sm_90a -j2 --shapes 4096:4096 --tokens 1", dir.path().string());
+  EXPECT_EQ(second.code, 0) << second.out;
+  EXPECT_CONTAINS(second.out, ": 1 compiled, 1 cache hits, 0 failed");
+  EXPECT_CONTAINS(run_cli("cache verify", dir.path().string()).out, "2 good, 0 bad");
+}
+
 // A MoE model, cold then warm: the linear and MoE kernels (with no GPU, every grouped GEMM tile some
 // GPU would pick), exactly those the library lists for the layers model_config reads.
 void warm_moe_model_twice(const std::string& name, int tp, int ep, const std::string& experts_line) {

@@ -111,5 +111,25 @@ TEST(CacheKey, HexIsTheHashOfTheRecord) {
   }
 }
 
+// The text a compiler process is handed names the same specialization, key included; anything else is
+// refused with the reason.
+TEST(KernelSpecText, RoundTripsAndRejectsMalformedText) {
+  const KeyInputs inputs;
+  jit::KernelSpec spec = inputs.spec;
+  spec.args.push_back({"out", "mxjit::OutBf16"});
+  const jit::KernelSpec back = jit::KernelSpec::from_text(spec.to_text());
+  EXPECT_EQ(back.display_name(), spec.display_name());
+  EXPECT_EQ(back.function, spec.function);
+  EXPECT_EQ(jit::make_key(back, inputs.options, inputs.env).hex, jit::make_key(spec, inputs.options, inputs.env).hex);
+  const jit::KernelSpec no_args{"mxfp8_dequantize_bf16", "mxjit::mxfp8_dequantize_bf16_kernel", {}, spec.arch};
+  EXPECT_EQ(jit::KernelSpec::from_text(no_args.to_text()).name_expression(), no_args.name_expression());
+  EXPECT_CONTAINS(testing::error_message(ErrorCode::invalid_argument, [] { jit::KernelSpec::from_text("only a family\n"); }),
+                  "not a kernel spec");
+  EXPECT_CONTAINS(testing::error_message(ErrorCode::invalid_argument, [&] {
+                    jit::KernelSpec::from_text(no_args.to_text() + "novalue\n");
+                  }),
+                  "'novalue' is not name=value");
+}
+
 }  // namespace
 }  // namespace mxjit

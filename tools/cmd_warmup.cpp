@@ -1,18 +1,21 @@
 // `mxjit warmup`: compile kernels into the disk cache ahead of serving. With --model or --shapes, the
-// kernels the linear and MoE methods need for those layers and token counts; without, every kernel the
-// ops dispatch to for the architecture.
+// kernels the linear and MoE methods need for those layers and token counts (ops::layer_kernel_specs,
+// what mxjit::warmup_layers builds); without, every kernel the ops dispatch to for the architecture.
+// Each kernel the caches lack is compiled in a child process (compile_worker.hpp).
 #include <fmt/format.h>
 
 #include <map>
 #include <thread>
 
 #include "commands.hpp"
+#include "compile_worker.hpp"
 #include "jit/runtime_state.hpp"
 #include "jit/warmup.hpp"
 #include "layer_args.hpp"
 #include "mxjit/warmup.hpp"
 #include "ops/gemm.hpp"
 #include "ops/grouped_gemm.hpp"
+#include "ops/layer_kernels.hpp"
 #include "ops/moe_kernels.hpp"
 #include "ops/quantize.hpp"
 #include "progress_bar.hpp"
@@ -26,6 +29,7 @@ struct Options {
   std::string arch, model, shapes, tokens = "1,16,64,256,2048,8192";
   int tp = 1, ep = 1;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string crash_marker;  // tests: kernels whose name contains it crash their compiler process
 };
 
 // One kernel done: on a terminal the progress bar moves (failures print above it); elsewhere a line each.
@@ -38,7 +42,17 @@ void print_event(ProgressBar& bar, const WarmupEvent& e) {
   bar.update(e.done, e.total, e.kernel);
 }
 
-int report(ProgressBar& bar, const WarmupSummary& s) {
+// Builds `specs`, each missing one in a child process, with a progress bar; prints the summary line.
+int run_warmup(const std::vector<jit::KernelSpec>& specs, const Options& o) {
+  ProgressBar bar;
+  const jit::WarmupReport r = jit::warmup(
+      jit::RuntimeState::get().kernels(), specs, o.jobs,
+      [&](std::size_t done, std::size_t total, const jit::WarmupItem& item) {
+        print_event(bar, {done, total, item.name, item.origin == jit::Origin::compiled, item.milliseconds, item.error});
+      },
+      [&](const jit::KernelSpec& spec) { return build_in_child(spec, o.crash_marker); });
+  WarmupSummary s{r.items.size(), 0, static_cast<std::size_t>(r.failures()), r.wall_ms};
+  for (const auto& item : r.items) s.compiled += item.error.empty() && item.origin == jit::Origin::compiled;
   bar.finish();
   fmt::print("done in {:.1f} ms: {} compiled, {} cache hits, {} failed; disk cache {}\n", s.wall_ms, s.compiled,
              s.kernels - s.compiled - s.failed, s.failed,
@@ -61,6 +75,8 @@ Runner add_warmup_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--shapes", o->shapes, "explicit linear layers, N:K[,N:K...]");
   cmd->add_option("--tokens", o->tokens, "token counts (M) to expect, comma-separated");
+  cmd->add_option("--test-crash", o->crash_marker, "kernels whose name contains this crash their compiler (tests)")
+      ->group("");
   return [o] {
     const std::string arch = !o->arch.empty()            ? jit::Arch::parse(o->arch).name()
                              : runtime::gpu_available()  ? runtime::device_info(0).arch.name()
@@ -79,14 +95,7 @@ Runner add_warmup_command(CLI::App& app) {
       std::vector<jit::KernelSpec> specs;
       for (auto& [name, spec] : unique) specs.push_back(std::move(spec));
       fmt::print("warming all {} kernels for {} into {} with {} jobs\n", specs.size(), arch, state.disk().root(), o->jobs);
-      ProgressBar bar;
-      const jit::WarmupReport r = jit::warmup(state.kernels(), specs, o->jobs, [&](std::size_t done, std::size_t total,
-                                                                                   const jit::WarmupItem& item) {
-        print_event(bar, {done, total, item.name, item.origin == jit::Origin::compiled, item.milliseconds, item.error});
-      });
-      WarmupSummary s{r.items.size(), 0, static_cast<std::size_t>(r.failures()), r.wall_ms};
-      for (const auto& item : r.items) s.compiled += item.error.empty() && item.origin == jit::Origin::compiled;
-      return report(bar, s);
+      return run_warmup(specs, *o);
     }
     std::vector<LinearShape> layers = parse_shapes(o->shapes);
     std::vector<MoeShape> moe;
@@ -106,10 +115,7 @@ Runner add_warmup_command(CLI::App& app) {
     for (const MoeShape& m : moe)
       fmt::print("  {:<32} E = {:>4} of {}, top-{}, H = {:>6}, I = {:>6}\n", m.name, m.experts, m.global_experts, m.top_k,
                  m.hidden, m.intermediate);
-    ProgressBar bar;
-    const WarmupSummary s =
-        warmup_layers(layers, moe, tokens, dtype, arch, o->jobs, [&](const WarmupEvent& e) { print_event(bar, e); });
-    return report(bar, s);
+    return run_warmup(ops::layer_kernel_specs(layers, moe, tokens, dtype, jit::Arch::parse(arch)), *o);
   };
 }
 

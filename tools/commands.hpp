@@ -14,5 +14,6 @@ Runner add_warmup_command(CLI::App& app);
 Runner add_tune_command(CLI::App& app);
 Runner add_check_command(CLI::App& app);
 Runner add_cache_command(CLI::App& app);
+Runner add_compile_one_command(CLI::App& app);  // compile_worker.cpp
 
 }  // namespace mxjit::tools

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       {"tune", mxjit::tools::add_tune_command(app)},
       {"check", mxjit::tools::add_check_command(app)},
       {"cache", mxjit::tools::add_cache_command(app)},
+      {"compile-one", mxjit::tools::add_compile_one_command(app)},
   };
   CLI11_PARSE(app, argc, argv);
   try {

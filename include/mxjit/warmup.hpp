@@ -42,12 +42,13 @@ struct WarmupSummary {
 
 // Compiles (or finds cached), in one parallel batch, every kernel Mxfp8Linear::apply and Mxfp8MoE::apply
 // (with its default options: RCEIL scales) would launch for these layers at these token counts (T),
-// with activations of `dtype`, for `arch` ("sm_90a"; empty: the current GPU). For a MoE layer: the
-// quantize of x, routing for f32 logits and for logits of `dtype`, the grouping, the grouped GEMM tile
-// of each of the two GEMMs at each T, the SiLU-mul quantize and the combine. The grouped GEMM tile may
-// depend on the GPU's SM count: the SM counts of the GPUs of `arch` present are used, and with none
-// (e.g. warming sm_90a on a build machine), every tile the heuristic picks for some GPU of 1 to 1024
-// SMs. Shapes are checked first and Error(invalid_argument) names the layer: a linear layer as below; a
+// with activations of `dtype`, for `arch` ("sm_90a"; empty: the current GPU). For a linear layer: the
+// quantize, the GEMM tile of each T and what its launch adds (the operand prepass of sm_90a's bf16
+// tiles, the split-K sum). For a MoE layer: the quantize of x, routing for f32 logits and for logits of
+// `dtype`, the grouping, the grouped GEMM tile of each of the two GEMMs at each T (with its prepass), the
+// SiLU-mul quantize and the combine. The tiles depend only on `arch` and the shapes, so no GPU is needed
+// to know them. Compiles run in this process (the `mxjit warmup` tool isolates each in a child
+// process instead). Shapes are checked first and Error(invalid_argument) names the layer: a linear layer as below; a
 // MoE layer as Mxfp8MoE's constructor does (H and I positive multiples of 32, 1 to 1024 local experts,
 // global experts within [local, 512], top_k within [1, min(global, 32)], T * top_k < 2^30). Kernels
 // shared by several layers or token counts are built once; `progress` is called once per kernel.

@@ -18,7 +18,7 @@ namespace mxjit::ops {
 // (templates/mxfp8_gemm_wgmma.cuh, sm_90a) and bf16 wgmma on dequantized operands (templates/
 // mxfp8_gemm_wgmma_bf16.cuh, sm_90a). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
 // alignment, errors up to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so it is never dispatched
-// (tests and tuning run it on request); wgmma_bf16 is exact and takes prefill on sm_90a.
+// (tests and tuning run it on request); wgmma_bf16 is exact and takes M > 16 on sm_90a.
 enum class GemmFamily { wgmma, mma, wgmma_bf16 };
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch);
 

@@ -1,4 +1,5 @@
-// Exact MXFP8 x MXFP8 -> bf16/fp16 GEMM on Hopper's bf16 tensor cores (wgmma, sm_90a), for prefill.
+// Exact MXFP8 x MXFP8 -> bf16/fp16 GEMM on Hopper's bf16 tensor cores (wgmma, sm_90a), for more than 16
+// tokens (dense here, grouped in mxfp8_grouped_gemm_wgmma_bf16.cuh: both run wgmma_bf16_tile).
 //
 // Every operand element is used as bf16 with its scale applied, e4m3 x 2^(b-127), which is exact in
 // bf16 on the range of bf16_dequant.cuh; bf16 wgmma (m64nNk16, fp32 accumulators) then sums the whole
@@ -11,7 +12,7 @@
 // wgmma's register A fragments, where the same K permutation makes one 32-bit word of 4 e4m3 bytes a
 // whole fragment step. Nothing is dequantized into shared memory.
 //
-// CTA: 128 weight rows x BN tokens, two warpgroups of 64 rows, all 256 threads copy and issue (no
+// CTA: 128 weight rows x BN (64, 128 or 256) tokens, two warpgroups of 64 rows, all 256 threads copy and issue (no
 // producer warps). Stages of 64 K positions arrive by cp.async, Stages deep: the tokens' 64 bf16 per row
 // (128 bytes, 16-byte chunks XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes
 // per row, and the 4 scale bytes of the 128-deep chunk holding the stage. Per stage: wgmmas of stage s

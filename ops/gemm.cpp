@@ -196,6 +196,13 @@ std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& t, DType out) {
           {"swap_ab", t.swap_ab ? "true" : "false"}};
 }
 
+std::vector<jit::TemplateArg> wgmma_kernel_args(const GemmTile& t, DType out) {
+  return {{"bm", std::to_string(t.bm)},
+          {"bn", std::to_string(t.bn)},
+          {"stages", std::to_string(t.stages)},
+          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}};
+}
+
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream) {
   runtime::LaunchConfig config;
   config.block[0] = tile.threads();
@@ -213,11 +220,8 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
     const std::string family = bf16 ? "mxfp8_gemm_wgmma_bf16" : "mxfp8_gemm_wgmma";
     if (!gemm_family_supported(t.family, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the {} GEMM needs sm_90a, not {}", family, arch.name()));
-    std::vector<jit::TemplateArg> args = {{"bm", std::to_string(t.bm)},
-                                          {"bn", std::to_string(t.bn)},
-                                          {"stages", std::to_string(t.stages)},
-                                          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}};
-    if (!bf16) args.push_back({"swap_ab", t.swap_ab ? "true" : "false"});  // the bf16 kernel is prefill-only
+    std::vector<jit::TemplateArg> args = wgmma_kernel_args(t, out);
+    if (!bf16) args.push_back({"swap_ab", t.swap_ab ? "true" : "false"});  // bf16 tiles: weights are rows
     return jit::KernelSpec{family, "mxjit::" + family + "_kernel", std::move(args), arch};
   }
   return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",

@@ -128,6 +128,8 @@ std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DTyp
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);
 // The template arguments of an mma.sync tile (tiled or streaming), shared by the dense and grouped kernels.
 std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& tile, DType out);
+// The same for a wgmma tile (bm, bn, stages, out; the fp8 family adds swap_ab).
+std::vector<jit::TemplateArg> wgmma_kernel_args(const GemmTile& tile, DType out);
 // Every specialization gemm_mxfp8 can launch on `arch` (the dispatched families).
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
 

@@ -70,13 +70,8 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
   if (t.family == GemmFamily::wgmma_bf16) {
     if (!gemm_family_supported(t.family, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the grouped bf16 wgmma GEMM needs sm_90a, not {}", arch.name()));
-    return jit::KernelSpec{"mxfp8_grouped_gemm_wgmma_bf16",
-                           "mxjit::mxfp8_grouped_gemm_wgmma_bf16_kernel",
-                           {{"bm", std::to_string(t.bm)},
-                            {"bn", std::to_string(t.bn)},
-                            {"stages", std::to_string(t.stages)},
-                            {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}},
-                           arch};
+    return jit::KernelSpec{"mxfp8_grouped_gemm_wgmma_bf16", "mxjit::mxfp8_grouped_gemm_wgmma_bf16_kernel",
+                           wgmma_kernel_args(t, out), arch};
   }
   return jit::KernelSpec{"mxfp8_grouped_gemm",
                          t.streaming ? "mxjit::mxfp8_grouped_gemm_stream_kernel" : "mxjit::mxfp8_grouped_gemm_kernel",

@@ -58,6 +58,10 @@ std::shared_ptr<const CompiledKernel> KernelCache::get(const KernelSpec& spec, O
   }
 }
 
+std::string KernelCache::failure_dir() const {
+  return config_.any_dump() ? config_.dump_dir : (std::filesystem::temp_directory_path() / "mxjit-failed").string();
+}
+
 std::optional<Origin> KernelCache::cached(const KernelSpec& spec) const {
   const CacheKey key = key_of(spec);
   {
@@ -87,10 +91,7 @@ std::shared_ptr<const CompiledKernel> KernelCache::build(const KernelSpec& spec,
     }
   }
   const std::vector<std::string> options = nvrtc_options(spec.arch, config_.lineinfo);
-  // A failed compile saves its source where dumps go, or in the temp dir when dumps are off.
-  const std::string failure_dir =
-      config_.any_dump() ? config_.dump_dir : (std::filesystem::temp_directory_path() / "mxjit-failed").string();
-  CompileOutput out = compile_cubin(spec, options, failure_dir);
+  CompileOutput out = compile_cubin(spec, options, failure_dir());
   kernel->lowered_name = std::move(out.lowered_name);
   kernel->cubin = std::move(out.cubin);
   kernel->origin = Origin::compiled;

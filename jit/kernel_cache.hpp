@@ -44,6 +44,9 @@ class KernelCache {
   // under MXJIT_FORCE_RECOMPILE). Loads nothing into memory.
   std::optional<Origin> cached(const KernelSpec& spec) const;
   bool disk_enabled() const { return disk_.enabled(); }
+  // Where the source of a kernel that failed to compile is saved: the dump folder when dumps are on,
+  // else <temp>/mxjit-failed.
+  std::string failure_dir() const;
   CacheKey key_of(const KernelSpec& spec) const;
   CacheStats stats() const;
 

@@ -25,11 +25,11 @@ namespace {
 
 // The child died: keep its source where failed compiles keep theirs, so the crash can be reproduced.
 std::string save_source(const jit::KernelSpec& spec) {
-  const auto dir = std::filesystem::temp_directory_path() / "mxjit-failed";
+  const jit::KernelCache& cache = jit::RuntimeState::get().kernels();
+  const std::filesystem::path dir = cache.failure_dir();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  const std::string key = jit::RuntimeState::get().kernels().key_of(spec).hex.substr(0, 12);
-  const std::string path = (dir / fmt::format("{}-{}.cu", spec.family, key)).string();
+  const std::string path = (dir / fmt::format("{}-{}.cu", spec.family, cache.key_of(spec).hex.substr(0, 12))).string();
   std::ofstream(path) << spec.source() << "// name expression: " << spec.name_expression() << "\n";
   return path;
 }

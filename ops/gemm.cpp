@@ -68,6 +68,7 @@ bool gemm_family_supported(GemmFamily family, const jit::Arch& arch) {
 }
 
 unsigned GemmTile::threads() const {
+  if (family == GemmFamily::wgmma_bf16) return 384;  // two consumer warpgroups and a producer warpgroup
   return static_cast<unsigned>(family == GemmFamily::mma ? warps_m * warps_n * 32 : bm / 64 * 128);
 }
 

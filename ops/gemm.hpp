@@ -37,7 +37,7 @@ class GemmFamilies {
 };
 
 // One tile shape, in kernel coordinates (see weights_are_rows). wgmma and wgmma_bf16 tiles have one
-// warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1).
+// (consumer) warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1); wgmma_bf16 adds a producer warpgroup.
 struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
@@ -76,8 +76,8 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
     // Exact bf16 wgmma (prefill): 128 weight rows (two warpgroups) x bn tokens, `stages` 64-deep stages.
-    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 10, false, 64},  // few tokens: deep, to keep weights in flight
-    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 6, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},  // few tokens: deep, to keep weights in flight
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
 };
 

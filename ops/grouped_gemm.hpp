@@ -23,8 +23,8 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},  // prefill
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},    // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
-    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 10, false, 64},  // few tokens: deep, to keep weights in flight
-    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 6, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},   // few tokens: deep, to keep weights in flight
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
 };
 

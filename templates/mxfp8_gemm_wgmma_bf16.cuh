@@ -12,14 +12,12 @@
 // wgmma's register A fragments, where the same K permutation makes one 32-bit word of 4 e4m3 bytes a
 // whole fragment step. Nothing is dequantized into shared memory.
 //
-// CTA: 128 weight rows x BN (64, 128 or 256) tokens, two warpgroups of 64 rows, all 256 threads copy and issue (no
-// producer warps). Stages of 64 K positions arrive by cp.async, Stages deep: the tokens' 64 bf16 per row
-// (128 bytes, 16-byte chunks XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes
-// per row, and the 4 scale bytes of the 128-deep chunk holding the stage. Per stage: wgmmas of stage s
-// (4 k16 steps) are issued with fragments converted earlier, then, while they run, this warpgroup waits
-// for its stage s - 1 MMAs, all threads meet once (stage s - 1's slot is then free and stage s + 1
-// visible), the copy of stage s + Stages - 1 is issued into the freed slot and stage s + 1's weight
-// fragments are converted.
+// CTA: 128 weight rows x BN (64, 128 or 256) tokens, warp-specialized (wgmma_bf16_tile): a producer
+// warpgroup copies stages of 64 K positions by cp.async, Stages deep, and two consumer warpgroups of 64
+// weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
+// sits in the main loop. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks
+// XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
+// bytes of the 128-deep chunk holding the stage.
 //
 // Correctness never depends on the data: any weight block outside the fast range, a NaN, or a token row
 // flagged by the prepass sends the CTA to an exact recompute of its tile from the fp8 operands on the
@@ -31,6 +29,7 @@
 #include "bf16_dequant.cuh"
 #include "mxfp8_gemm_common.cuh"
 #include "mxfp8_gemm_mma.cuh"
+#include "warp_specialization.cuh"
 #include "wgmma_bf16.cuh"
 #include "wgmma_e4m3.cuh"  // wgmma_fence / commit / wait
 
@@ -48,15 +47,15 @@ struct __align__(1024) Bf16GemmStage {
 
 // Copies 128 bytes of each of Rows rows into 128-byte shared rows whose 16-byte chunk c lands at chunk
 // c ^ (r % 8); row_of(r) names the source row of shared row r (at src + row ld), -1 for zeros. 8
-// consecutive threads take one row.
+// consecutive threads (tid of Threads) take one row.
 template <int Rows, int Threads, class RowOf>
-__device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld,
+__device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld, int tid,
                                                    const RowOf& row_of) {
   constexpr int RowStep = Threads / 8;
   static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
-  const int r = static_cast<int>(threadIdx.x) / 8, kc = static_cast<int>(threadIdx.x) % 8;
+  const int r = tid / 8, kc = tid % 8;
   unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
-#pragma unroll
+#pragma unroll 1  // rolled: unrolled, the rows' addresses stay live and spill the producer's few registers
   for (int i = 0; i < Rows / RowStep; ++i) {
     const int row = row_of(r + RowStep * i);
     cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
@@ -93,51 +92,103 @@ struct Bf16TileOperands {
   int ldx_s, k, kt_begin, kt_count;
 };
 
-// The fp32 product of one 128 x BN tile into shared memory, [token][weight] with a pitch of BM + 4
-// floats, at `smem` (1024-aligned; the pipeline's memory is reused), visible to every thread on return.
+// The CTA's roles: two consumer warpgroups (threads 0..255, 64 weight rows each) and one producer
+// warpgroup (256..383) that only issues copies, so it gives registers to the consumers' accumulators.
+constexpr int kBf16Consumers = 256;
+constexpr int kBf16Threads = kBf16Consumers + 128;
+constexpr int kBf16ProducerRegisters = 72;   // 128 x 72 + 256 x 208 <= 64K registers
+constexpr int kBf16ConsumerRegisters = 208;
+constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer warpgroups
+
+// The producer's copies of pipeline stage s (64 K positions) into `st`, by producer thread `tid` of 128.
 template <int BM, int BN, int Stages, class TokenRow>
-__device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
+__device__ __forceinline__ void load_bf16_stage(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int s, int tid,
                                                 const TokenRow& token_row) {
-  static_assert(BM == 128, "two warpgroups of 64 weight rows");
+  const int k0 = (2 * op.kt_begin + s) * kBf16StageK;
+#pragma unroll
+  for (int i = 0; i < BM / 32; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
+    const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
+    const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
+    cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
+  }
+  static_assert(BM == 128, "one weight row's scale word per producer thread");
+  {  // the 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K)
+    const int k_tile0 = k0 & ~(kGemmBK - 1), blocks_left = (op.k - k_tile0) / 32, row = op.w0 + tid;
+    const bool in = row < op.w_rows && blocks_left > 0;
+    cp_async<4>(&st.a_scales[tid], in ? op.w_scales + row * static_cast<long long>(op.ldw_s) + k_tile0 / 32 : op.w_scales,
+                in ? min(blocks_left, 4) : 0);
+  }
+  load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
+                              token_row);
+}
+
+// The fp32 product of one 128 x BN tile, warp-specialized. Called by all kBf16Threads threads once per
+// CTA: the producer threads return false when their copies are issued and must then leave the kernel; the
+// consumer threads return true with the tile in shared memory at `smem` (1024-aligned; the pipeline's
+// memory is reused), [token][weight] with a pitch of BM + 4 floats, visible to all consumer threads.
+//
+// Pipeline: stage s lives in slot s % Stages. full[slot] completes when the producer's copies of a stage
+// have landed: each producer thread waits for its own cp.async groups Stages - 2 stages behind the one
+// it issues, fences them for the async proxy (wgmma reads shared memory there) and arrives. empty[slot]
+// completes when every consumer warp is done with it (its wgmmas retired). Consumers convert the
+// weights of stage s + 1 while the wgmmas of stage s run.
+template <int BM, int BN, int Stages, class TokenRow>
+__device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
+                                                const TokenRow& token_row) {
+  static_assert(BM == 128, "two consumer warpgroups of 64 weight rows");
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
-  static_assert(Stages >= 3, "the stage after the current one must be in flight while a slot refills");
-  constexpr int Threads = 256;
+  static_assert(Stages >= 3, "a stage in flight while a slot refills");
+  constexpr int Lag = Stages - 2;    // producer: stages issued ahead of the one it publishes
   constexpr int Regs = BN / 2;       // accumulator registers per thread for m64nBN
   constexpr int Pitch = BM + 4;      // fp32 result tile [token][weight]: conflict-free fragment stores
   using Stage = Bf16GemmStage<BN>;
   Stage* stages = reinterpret_cast<Stage*>(smem);
+  __shared__ unsigned long long full[Stages], empty[Stages];
+  const int s_count = 2 * op.kt_count;  // 64-deep stages: two per 128-deep K tile (zeros past K)
+
+  if (threadIdx.x == 0)
+    for (int i = 0; i < Stages; ++i) {
+      mbarrier_init(&full[i], 128);                  // every producer thread
+      mbarrier_init(&empty[i], kBf16Consumers / 32);  // one arrival per consumer warp
+    }
+  __syncthreads();
+
+  if (threadIdx.x >= kBf16Consumers) {  // the producer warpgroup
+    setmaxnreg_dec<kBf16ProducerRegisters>();
+    const int tid = threadIdx.x - kBf16Consumers;
+#pragma unroll 1
+    for (int s = 0; s < s_count; ++s) {
+      if (s >= Stages) mbarrier_wait(&empty[s % Stages], (s / Stages - 1) & 1);
+      load_bf16_stage<BM, BN, Stages>(stages[s % Stages], op, s, tid, token_row);
+      cp_async_commit();
+      if (s >= Lag) {
+        cp_async_wait<Lag>();
+        fence_shared_for_async_proxy();
+        mbarrier_arrive(&full[(s - Lag) % Stages]);
+      }
+    }
+    cp_async_wait<0>();
+    fence_shared_for_async_proxy();
+    for (int s = max(s_count - Lag, 0); s < s_count; ++s) mbarrier_arrive(&full[s % Stages]);
+    return false;
+  }
+  setmaxnreg_inc<kBf16ConsumerRegisters>();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int a_row = (warp / 4) * 64 + (warp % 4) * 16 + g;  // this thread's weight rows a_row, a_row + 8
-  const int s_begin = 2 * op.kt_begin;  // 64-deep stages: two per 128-deep K tile (zeros past K)
-  const int s_count = 2 * op.kt_count;
-
   bool exact = false;  // this thread saw something the bf16 path cannot take
-  for (int r = threadIdx.x; r < BN; r += Threads) {
+  for (int r = threadIdx.x; r < BN; r += kBf16Consumers) {
     const int row = token_row(r);
     exact |= row >= 0 && op.x_exact[row] != 0;
   }
 
-  auto load_stage = [&](int slot, int s) {
-    Stage& st = stages[slot];
-    const int k0 = (s_begin + s) * kBf16StageK;
-#pragma unroll
-    for (int i = 0; i < BM / (Threads / 4); ++i) {  // weights: thread x copies chunk x % 4 of row x / 4 + 64 i
-      const int r = threadIdx.x / 4 + i * (Threads / 4), kc = (threadIdx.x % 4) * 16;
-      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
-      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
-    }
-    load_scales<BM, Threads>(st.a_scales, op.w_scales, op.ldw_s, op.k, k0 & ~(kGemmBK - 1), RowRange{op.w0, op.w_rows});
-    load_rows_swizzled<BN, Threads>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2,
-                                    token_row);
-  };
   // Weight fragments of stage s: k16 step j, fragment position 2t + e + 8u holds stage byte 16t + 4j + u +
   // 2e (the prepass's order), so word j of this thread's 16 bytes of a row is the row's whole step j.
   auto convert_weights = [&](int s, unsigned int (&frag)[4][4]) {
     const Stage& st = stages[s % Stages];
     const uint4 r0 = *reinterpret_cast<const uint4*>(st.a + a_row * kBf16StageK + 16 * t);
     const uint4 r1 = *reinterpret_cast<const uint4*>(st.a + (a_row + 8) * kBf16StageK + 16 * t);
-    const int block = 2 * ((s_begin + s) & 1) + t / 2;  // of the 4 in a_scales
+    const int block = 2 * ((2 * op.kt_begin + s) & 1) + t / 2;  // of the 4 in a_scales
     const unsigned int b0 = (st.a_scales[a_row] >> (8 * block)) & 0xFFu;
     const unsigned int b1 = (st.a_scales[a_row + 8] >> (8 * block)) & 0xFFu;
     const unsigned int mult0 = bf16x2_scale_multiplier(b0), mult1 = bf16x2_scale_multiplier(b1);
@@ -158,36 +209,27 @@ __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16T
   float acc[Regs];
 #pragma unroll
   for (int i = 0; i < Regs; ++i) acc[i] = 0.f;
-  auto issue_mma = [&](int s, const unsigned int (&frag)[4][4]) {
+  // One stage: its wgmmas issued, then (while they run) the previous stage's retired and its slot released,
+  // and the next stage's weights converted as soon as it has landed.
+  auto step = [&](int s, const unsigned int (&frag)[4][4], unsigned int (&next)[4][4]) {
     const unsigned char* b = stages[s % Stages].b;
     __syncwarp();  // wgmma is .sync.aligned: the warp must arrive converged (the checks above may branch)
     wgmma_fence();
 #pragma unroll
     for (int j = 0; j < 4; ++j) WgmmaBf16<BN>::run(acc, frag[j], wgmma_descriptor_sw128(b + 32 * j));
     wgmma_commit();
-  };
-  // One stage: cp.async group g holds stage g (or nothing), so after stage s + Stages - 2 was committed,
-  // Stages - 3 newer groups may still be in flight when stage s + 1 must have landed.
-  auto step = [&](int s, const unsigned int (&frag)[4][4], unsigned int (&next)[4][4]) {
-    issue_mma(s, frag);
     wgmma_wait<1>();
-    cp_async_wait<Stages - 3>();
-    fence_shared_for_async_proxy();
-    __syncthreads();
-    if (s + Stages - 1 < s_count) load_stage((s + Stages - 1) % Stages, s + Stages - 1);
-    cp_async_commit();
-    if (s + 1 < s_count) convert_weights(s + 1, next);
+    if (s >= 1) {
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&empty[(s - 1) % Stages]);
+    }
+    if (s + 1 < s_count) {
+      mbarrier_wait(&full[(s + 1) % Stages], ((s + 1) / Stages) & 1);
+      convert_weights(s + 1, next);
+    }
   };
-
-#pragma unroll 1
-  for (int s = 0; s < Stages - 1; ++s) {
-    if (s < s_count) load_stage(s, s);
-    cp_async_commit();
-  }
-  cp_async_wait<Stages - 2>();
-  fence_shared_for_async_proxy();
-  __syncthreads();
   unsigned int frag_even[4][4], frag_odd[4][4];  // distinct registers: one set stays in flight
+  mbarrier_wait(&full[0], 0);
   convert_weights(0, frag_even);
 #pragma unroll 1
   for (int s = 0; s < s_count; s += 2) {  // s_count is even
@@ -195,12 +237,12 @@ __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16T
     step(s + 1, frag_odd, frag_even);
   }
   wgmma_wait<0>();
-  cp_async_wait<0>();
 
   // The fp32 tile [token][weight] in shared memory, from the accumulators or from the exact recompute.
+  // The barrier also retires both warpgroups' reads of the last stage before the memory is reused.
   float* result = reinterpret_cast<float*>(smem);
   constexpr int ResultBytes = BN * Pitch * 4;
-  if (__syncthreads_or(exact)) {
+  if (named_barrier_or<kBf16ConsumerBarrier, kBf16Consumers>(exact)) {
     // Exact fallback for this CTA: the tile again from the fp8 operands through mma.sync with per-block
     // promotion, 64 tokens at a time, one unpipelined K tile after another (rare, and kept small so that
     // it costs the fast path no registers).
@@ -213,15 +255,15 @@ __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16T
       MmaTile<BM, ChunkN, 2, 4> tile;
 #pragma unroll 1
       for (int kt = op.kt_begin; kt < op.kt_begin + op.kt_count; ++kt) {
-        load_operand<BM, Threads>(stage.a, stage.a_scales, op.w, op.w_scales, op.ldw, op.ldw_s, op.k, kt * kGemmBK,
-                                  RowRange{op.w0, op.w_rows});
-        load_operand<ChunkN, Threads>(stage.b, stage.b_scales, op.x, op.x_scales, op.ldx, op.ldx_s, op.k, kt * kGemmBK,
-                                      [&](int r) { return token_row(c * ChunkN + r); });
+        load_operand<BM, kBf16Consumers>(stage.a, stage.a_scales, op.w, op.w_scales, op.ldw, op.ldw_s, op.k,
+                                         kt * kGemmBK, RowRange{op.w0, op.w_rows});
+        load_operand<ChunkN, kBf16Consumers>(stage.b, stage.b_scales, op.x, op.x_scales, op.ldx, op.ldx_s, op.k,
+                                             kt * kGemmBK, [&](int r) { return token_row(c * ChunkN + r); });
         cp_async_commit();
         cp_async_wait<0>();
-        __syncthreads();
+        named_barrier_sync<kBf16ConsumerBarrier, kBf16Consumers>();
         tile.accumulate(stage);
-        __syncthreads();
+        named_barrier_sync<kBf16ConsumerBarrier, kBf16Consumers>();
       }
       tile.for_each([&](int m, int n, float& v) { result[(c * ChunkN + n) * Pitch + m] = v; });
     }
@@ -230,11 +272,12 @@ __device__ __forceinline__ void wgmma_bf16_tile(unsigned char* smem, const Bf16T
 #pragma unroll
     for (int i = 0; i < Regs; ++i) result[(8 * (i / 4) + 2 * t + i % 2) * Pitch + a_row + 8 * ((i % 4) / 2)] = acc[i];
   }
-  __syncthreads();
+  named_barrier_sync<kBf16ConsumerBarrier, kBf16Consumers>();
+  return true;
 }
 
 template <int BM, int BN, int Stages, class Out>
-__global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p) {
+__global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
   // Tile raster: kBf16TileGroup row tiles at a time walk all column tiles, so the CTAs resident at once
@@ -249,12 +292,15 @@ __global__ void __launch_bounds__(256, 1) mxfp8_gemm_wgmma_bf16_kernel(const Gem
   const Bf16TileOperands op{p.a, p.a_scales, p.lda, p.lda_s, m0, p.m, p.b_bf16, p.b_exact, p.ldb_bf16,
                             p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt_begin,
                             min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
-  wgmma_bf16_tile<BM, BN, Stages>(smem, op, RowRange{n0, p.n});
-  float* result = reinterpret_cast<float*>(smem);
+  if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, RowRange{n0, p.n})) return;  // the producer is done
+  const float* result = reinterpret_cast<const float*>(smem);
   gemm_epilogue<Out, true>(p, [&](auto&& f) {
     // Consecutive threads take consecutive weight rows: consecutive output columns.
 #pragma unroll 4
-    for (int i = threadIdx.x; i < BM * BN; i += 256) f(m0 + i % BM, n0 + i / BM, result[(i / BM) * (BM + 4) + i % BM]);
+    for (int i = threadIdx.x; i < BM * BN; i += kBf16Consumers) {
+      float v = result[(i / BM) * (BM + 4) + i % BM];
+      f(m0 + i % BM, n0 + i / BM, v);
+    }
   });
 }
 

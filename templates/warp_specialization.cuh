@@ -1,0 +1,67 @@
+// The pieces of a warp-specialized kernel on sm_90a: shared-memory mbarriers (a producer fills a stage,
+// consumers release it), named barriers for a subset of the CTA's warps, and setmaxnreg to move registers
+// from the producer warpgroup, which only copies, to the consumer warpgroups, which hold accumulators.
+#pragma once
+
+namespace mxjit {
+
+__device__ __forceinline__ unsigned int shared_address(const void* p) {
+  return static_cast<unsigned int>(__cvta_generic_to_shared(p));
+}
+
+// An mbarrier whose phase completes after `count` arrivals; one thread initializes it, and a CTA-wide
+// barrier must follow before anyone else uses it.
+__device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count) : "memory");
+}
+
+// One arrival, with release semantics: this thread's earlier memory accesses are visible to a thread that
+// observes the phase complete.
+__device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar) {
+  asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+}
+
+// Waits (acquire) until the phase with this parity has completed: phase n of a barrier has parity n % 2.
+__device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned int parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait_%=:\n"
+      "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(shared_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// bar.sync on named barrier `Id` (1..15; 0 is __syncthreads) for `Threads` threads, whole warps.
+template <int Id, int Threads>
+__device__ __forceinline__ void named_barrier_sync() {
+  asm volatile("bar.sync %0, %1;" ::"n"(Id), "n"(Threads) : "memory");
+}
+
+// The same barrier, returning whether `value` was true in any of the participating threads.
+template <int Id, int Threads>
+__device__ __forceinline__ bool named_barrier_or(bool value) {
+  unsigned int any;
+  asm volatile(
+      "{\n.reg .pred in, out;\n"
+      "setp.ne.u32 in, %1, 0;\n"
+      "bar.red.or.pred out, %2, %3, in;\n"
+      "selp.u32 %0, 1, 0, out;\n}\n"
+      : "=r"(any)
+      : "r"(value ? 1u : 0u), "n"(Id), "n"(Threads)
+      : "memory");
+  return any != 0;
+}
+
+// The register budget of the executing warpgroup (all of its warps execute it): Dec releases registers
+// to the CTA's pool, Inc waits for them. Counts are multiples of 8 in [24, 256].
+template <int Registers>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(Registers));
+}
+template <int Registers>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(Registers));
+}
+
+}  // namespace mxjit

@@ -128,9 +128,9 @@ __device__ __forceinline__ void load_bf16_stage(Bf16GemmStage<BN>& st, const Bf1
 // memory is reused), [token][weight] with a pitch of BM + 4 floats, visible to all consumer threads.
 //
 // Pipeline: stage s lives in slot s % Stages. full[slot] completes when the producer's copies of a stage
-// have landed: each producer thread waits for its own cp.async groups Stages - 2 stages behind the one
-// it issues, fences them for the async proxy (wgmma reads shared memory there) and arrives. empty[slot]
-// completes when every consumer warp is done with it (its wgmmas retired). Consumers convert the
+// have landed (each producer thread's cp.async arrive, made by the hardware, so the producer never waits
+// for data); empty[slot] completes when every consumer warp is done with it (its wgmmas retired).
+// Consumers fence a landed stage for the async proxy (wgmma reads shared memory there) and convert the
 // weights of stage s + 1 while the wgmmas of stage s run.
 template <int BM, int BN, int Stages, class TokenRow>
 __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
@@ -138,7 +138,6 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
   static_assert(BM == 128, "two consumer warpgroups of 64 weight rows");
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
   static_assert(Stages >= 3, "a stage in flight while a slot refills");
-  constexpr int Lag = Stages - 2;    // producer: stages issued ahead of the one it publishes
   constexpr int Regs = BN / 2;       // accumulator registers per thread for m64nBN
   constexpr int Pitch = BM + 4;      // fp32 result tile [token][weight]: conflict-free fragment stores
   using Stage = Bf16GemmStage<BN>;
@@ -160,16 +159,10 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
     for (int s = 0; s < s_count; ++s) {
       if (s >= Stages) mbarrier_wait(&empty[s % Stages], (s / Stages - 1) & 1);
       load_bf16_stage<BM, BN, Stages>(stages[s % Stages], op, s, tid, token_row);
-      cp_async_commit();
-      if (s >= Lag) {
-        cp_async_wait<Lag>();
-        fence_shared_for_async_proxy();
-        mbarrier_arrive(&full[(s - Lag) % Stages]);
-      }
+      mbarrier_arrive_on_cp_async(&full[s % Stages]);
     }
+    cp_async_commit();  // the copies land before the thread exits
     cp_async_wait<0>();
-    fence_shared_for_async_proxy();
-    for (int s = max(s_count - Lag, 0); s < s_count; ++s) mbarrier_arrive(&full[s % Stages]);
     return false;
   }
   setmaxnreg_inc<kBf16ConsumerRegisters>();
@@ -206,6 +199,10 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
              block_needs_exact_path(b1, r1.x | r1.y | r1.z | r1.w, 0u);
   };
 
+  auto wait_landed = [&](int s) {
+    mbarrier_wait(&full[s % Stages], (s / Stages) & 1);
+    fence_shared_for_async_proxy();
+  };
   float acc[Regs];
 #pragma unroll
   for (int i = 0; i < Regs; ++i) acc[i] = 0.f;
@@ -224,12 +221,12 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
       if (lane == 0) mbarrier_arrive(&empty[(s - 1) % Stages]);
     }
     if (s + 1 < s_count) {
-      mbarrier_wait(&full[(s + 1) % Stages], ((s + 1) / Stages) & 1);
+      wait_landed(s + 1);
       convert_weights(s + 1, next);
     }
   };
   unsigned int frag_even[4][4], frag_odd[4][4];  // distinct registers: one set stays in flight
-  mbarrier_wait(&full[0], 0);
+  wait_landed(0);
   convert_weights(0, frag_even);
 #pragma unroll 1
   for (int s = 0; s < s_count; s += 2) {  // s_count is even

@@ -21,6 +21,13 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar) {
   asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
 }
 
+// One arrival that the hardware makes when all of this thread's earlier cp.async copies have landed; it
+// counts toward the barrier's expected arrivals (.noinc). A consumer that then feeds the bytes to wgmma
+// (the async proxy) fences them with fence.proxy.async after its wait.
+__device__ __forceinline__ void mbarrier_arrive_on_cp_async(unsigned long long* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(shared_address(bar)) : "memory");
+}
+
 // Waits (acquire) until the phase with this parity has completed: phase n of a barrier has parity n % 2.
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned int parity) {
   asm volatile(

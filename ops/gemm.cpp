@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
+#include "runtime/tensor_map.hpp"
 #include "templates/mxfp8_gemm_params.cuh"
 
 namespace mxjit {
@@ -347,6 +349,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   p.splits = plan.splits;
 
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
+  GemmTensorMaps maps{};  // wgmma_bf16's second parameter
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   if (tile.streaming) {  // one CTA per work tile
     config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
   } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; a 1-D tile raster
@@ -356,15 +360,28 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     p.ldb_bf16 = dequantize_bf16_row_elements(k);
     p.b_bf16 = reinterpret_cast<const unsigned short*>(workspace);
     p.b_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(kn * p.ldb_bf16 * 2));
+    if (workspace % 16 != 0)
+      invalid_argument(fmt::format("gemm_mxfp8: the workspace must be 16-byte aligned, got {:#x}", workspace));
     dequantize_bf16(kb, kb_scales, workspace, stream);
     config.grid[0] = static_cast<unsigned>(tiles);
     config.grid[2] = static_cast<unsigned>(plan.splits);
+    // The kernel's TMA views of the weights and of the prepass's bf16 tokens (GemmTensorMaps).
+    const CUtensorMap weights = runtime::encode_tensor_map(
+        {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, static_cast<std::uint64_t>(k),
+         static_cast<std::uint64_t>(km), static_cast<std::uint64_t>(p.lda)},
+        64, static_cast<std::uint32_t>(tile.bm), CU_TENSOR_MAP_SWIZZLE_NONE);
+    const CUtensorMap tokens = runtime::encode_tensor_map(
+        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, static_cast<std::uint64_t>(p.ldb_bf16),
+         static_cast<std::uint64_t>(kn), static_cast<std::uint64_t>(p.ldb_bf16 * 2)},
+        64, static_cast<std::uint32_t>(tile.bn), CU_TENSOR_MAP_SWIZZLE_128B);
+    std::memcpy(&maps.weights, &weights, sizeof(weights));
+    std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   } else {
     config.grid[0] = static_cast<unsigned>(ceil_div(kn, tile.bn));
     config.grid[1] = static_cast<unsigned>(ceil_div(km, tile.bm));
     config.grid[2] = static_cast<unsigned>(plan.splits);
   }
-  void* args[] = {&p};
+  void* args[] = {&p, &maps};  // kernels of one parameter ignore the second
   kernel.launch(config, args);
   if (split_k) launch_split_reduce(p, m, n, out.dtype, info, stream);
 }

@@ -31,7 +31,7 @@ namespace mxjit::runtime {
   X(cuEventElapsedTime, 12080) X(cuLibraryLoadData, 12000) X(cuLibraryUnload, 12000)                \
   X(cuLibraryGetKernel, 12000) X(cuKernelSetAttribute, 12000) X(cuKernelGetFunction, 12000)         \
   X(cuLaunchKernel, 4000) X(cuLaunchKernelEx, 11060)     \
-  X(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050)
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor, 6050) X(cuTensorMapEncodeTiled, 12000)
 
 struct DriverApi {
 #define MXJIT_DECLARE_POINTER(name, version) PFN_##name##_v##version name = nullptr;

@@ -6,6 +6,19 @@
 
 namespace mxjit {
 
+// A TMA tensor map (the driver's opaque 128-byte CUtensorMap), encoded on the host for each launch.
+struct alignas(64) TensorMap {
+  unsigned long long bits[16];
+};
+
+// The wgmma_bf16 kernel's TMA views: the weights (kernel rows, fp8 [rows, K], boxes of 128 rows x 64
+// bytes) and the prepass's bf16 tokens ([tokens, ldb_bf16], boxes of BN rows x 64 elements, 128-byte
+// swizzle).
+struct GemmTensorMaps {
+  TensorMap weights;
+  TensorMap tokens;
+};
+
 struct GemmParams {
   const unsigned char* a;         // [M, K] e4m3, rows lda bytes apart (lda % 16 == 0)
   const unsigned char* a_scales;  // [M, K/32] e8m0, rows lda_s bytes apart (lda_s % 4 == 0)

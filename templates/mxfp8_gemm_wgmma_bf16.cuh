@@ -13,7 +13,8 @@
 // whole fragment step. Nothing is dequantized into shared memory.
 //
 // CTA: 128 weight rows x BN (64, 128 or 256) tokens, warp-specialized (wgmma_bf16_tile): a producer
-// warpgroup copies stages of 64 K positions by cp.async, Stages deep, and two consumer warpgroups of 64
+// warpgroup copies stages of 64 K positions, Stages deep (TMA boxes for the dense GEMM, cp.async for the
+// grouped one, whose token rows are gathered), and two consumer warpgroups of 64
 // weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
 // sits in the main loop. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks
 // XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
@@ -100,40 +101,66 @@ constexpr int kBf16ProducerRegisters = 72;   // 128 x 72 + 256 x 208 <= 64K regi
 constexpr int kBf16ConsumerRegisters = 208;
 constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer warpgroups
 
-// The producer's copies of pipeline stage s (64 K positions) into `st`, by producer thread `tid` of 128.
-template <int BM, int BN, int Stages, class TokenRow>
-__device__ __forceinline__ void load_bf16_stage(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int s, int tid,
-                                                const TokenRow& token_row) {
-  const int k0 = (2 * op.kt_begin + s) * kBf16StageK;
-#pragma unroll
-  for (int i = 0; i < BM / 32; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
-    const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
-    const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
-    cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
-  }
-  static_assert(BM == 128, "one weight row's scale word per producer thread");
-  {  // the 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K)
-    const int k_tile0 = k0 & ~(kGemmBK - 1), blocks_left = (op.k - k_tile0) / 32, row = op.w0 + tid;
-    const bool in = row < op.w_rows && blocks_left > 0;
-    cp_async<4>(&st.a_scales[tid], in ? op.w_scales + row * static_cast<long long>(op.ldw_s) + k_tile0 / 32 : op.w_scales,
-                in ? min(blocks_left, 4) : 0);
-  }
-  load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
-                              token_row);
+// The producer's copies of one pipeline stage, K positions [k0, k0 + 64), made by each of the 128
+// producer threads, each arriving once on the stage's `full` barrier (Loads::arrivals in all). Two
+// sources: TMA for the dense GEMM, cp.async gathers for the grouped one.
+
+// The 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K), weight row tid.
+__device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16TileOperands& op, int k0, int tid) {
+  const int k_tile0 = k0 & ~(kGemmBK - 1), blocks_left = (op.k - k_tile0) / 32, row = op.w0 + tid;
+  const bool in = row < op.w_rows && blocks_left > 0;
+  cp_async<4>(&dst[tid], in ? op.w_scales + row * static_cast<long long>(op.ldw_s) + k_tile0 / 32 : op.w_scales,
+              in ? min(blocks_left, 4) : 0);
 }
 
-// The fp32 product of one 128 x BN tile, warp-specialized. Called by all kBf16Threads threads once per
-// CTA: the producer threads return false when their copies are issued and must then leave the kernel; the
-// consumer threads return true with the tile in shared memory at `smem` (1024-aligned; the pipeline's
-// memory is reused), [token][weight] with a pitch of BM + 4 floats, visible to all consumer threads.
-//
+// Dense GEMM: the weight and token boxes by TMA from producer thread 0 (zeros past the tensors' ends),
+// the scales by cp.async.
+struct Bf16TmaLoads {
+  const TensorMap* weights;
+  const TensorMap* tokens;
+  int token0;  // the tile's first token row
+  static constexpr unsigned int arrivals = 128 + 1;  // every producer thread, and thread 0's expect_tx
+  template <int BN>
+  __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
+                                             unsigned long long* full) const {
+    if (tid == 0) {
+      mbarrier_arrive_expect_tx(full, sizeof(st.b) + sizeof(st.a));
+      tma_load_2d(st.b, tokens, k0, token0, full);
+      tma_load_2d(st.a, weights, k0, op.w0, full);
+    }
+    load_stage_scales(st.a_scales, op, k0, tid);
+    mbarrier_arrive_on_cp_async(full);
+  }
+};
+
+// Grouped GEMM: token rows gathered through token_row, so everything by cp.async.
+template <class TokenRow>
+struct Bf16GatherLoads {
+  TokenRow token_row;
+  static constexpr unsigned int arrivals = 128;
+  template <int BN>
+  __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
+                                             unsigned long long* full) const {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
+      const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
+      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
+      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
+    }
+    load_stage_scales(st.a_scales, op, k0, tid);
+    load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
+                                token_row);
+    mbarrier_arrive_on_cp_async(full);
+  }
+};
+
 // Pipeline: stage s lives in slot s % Stages. full[slot] completes when the producer's copies of a stage
-// have landed (each producer thread's cp.async arrive, made by the hardware, so the producer never waits
-// for data); empty[slot] completes when every consumer warp is done with it (its wgmmas retired).
+// have landed (TMA transaction bytes and cp.async arrivals, both counted by the hardware, so the producer
+// never waits for data); empty[slot] completes when every consumer warp is done with it (its wgmmas retired).
 // Consumers fence a landed stage for the async proxy (wgmma reads shared memory there) and convert the
 // weights of stage s + 1 while the wgmmas of stage s run.
-template <int BM, int BN, int Stages, class TokenRow>
-__device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op,
+template <int BM, int BN, int Stages, class Loads, class TokenRow>
+__device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op, const Loads& loads,
                                                 const TokenRow& token_row) {
   static_assert(BM == 128, "two consumer warpgroups of 64 weight rows");
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
@@ -147,7 +174,7 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
 
   if (threadIdx.x == 0)
     for (int i = 0; i < Stages; ++i) {
-      mbarrier_init(&full[i], 128);                  // every producer thread
+      mbarrier_init(&full[i], Loads::arrivals);
       mbarrier_init(&empty[i], kBf16Consumers / 32);  // one arrival per consumer warp
     }
   __syncthreads();
@@ -158,8 +185,7 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
 #pragma unroll 1
     for (int s = 0; s < s_count; ++s) {
       if (s >= Stages) mbarrier_wait(&empty[s % Stages], (s / Stages - 1) & 1);
-      load_bf16_stage<BM, BN, Stages>(stages[s % Stages], op, s, tid, token_row);
-      mbarrier_arrive_on_cp_async(&full[s % Stages]);
+      loads(stages[s % Stages], op, (2 * op.kt_begin + s) * kBf16StageK, tid, &full[s % Stages]);
     }
     cp_async_commit();  // the copies land before the thread exits
     cp_async_wait<0>();
@@ -274,7 +300,8 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
 }
 
 template <int BM, int BN, int Stages, class Out>
-__global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p) {
+__global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p,
+                                                                                 const __grid_constant__ GemmTensorMaps maps) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
   // Tile raster: kBf16TileGroup row tiles at a time walk all column tiles, so the CTAs resident at once
@@ -289,7 +316,8 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
   const Bf16TileOperands op{p.a, p.a_scales, p.lda, p.lda_s, m0, p.m, p.b_bf16, p.b_exact, p.ldb_bf16,
                             p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt_begin,
                             min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
-  if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, RowRange{n0, p.n})) return;  // the producer is done
+  const Bf16TmaLoads loads{&maps.weights, &maps.tokens, n0};
+  if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, loads, RowRange{n0, p.n})) return;  // the producer is done
   const float* result = reinterpret_cast<const float*>(smem);
   gemm_epilogue<Out, true>(p, [&](auto&& f) {
     // Consecutive threads take consecutive weight rows: consecutive output columns.

@@ -28,7 +28,9 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16
   const Bf16TileOperands op{p.b + e * p.b_expert_stride, p.b_scales + e * p.b_scales_expert_stride, p.ldb, p.ldb_s,
                             work.w0, p.n, p.a_bf16, p.a_exact, p.lda_bf16, p.a, p.a_scales, p.lda, p.lda_s,
                             p.k, 0, (p.k + kGemmBK - 1) / kGemmBK};
-  if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, [&](int r) { return token_row[r]; })) return;  // the producer
+  const auto tile_row = [&](int r) { return token_row[r]; };
+  if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, Bf16GatherLoads<decltype(tile_row)>{tile_row}, tile_row))
+    return;  // the producer is done
 
   const float* result = reinterpret_cast<const float*>(smem);
   unsigned short* out = static_cast<unsigned short*>(p.out);

@@ -28,6 +28,24 @@ __device__ __forceinline__ void mbarrier_arrive_on_cp_async(unsigned long long* 
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(shared_address(bar)) : "memory");
 }
 
+// One arrival that also expects `bytes` more of asynchronous (TMA) transfers in the current phase.
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(unsigned long long* bar, unsigned int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.release.cta.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)),
+               "r"(bytes)
+               : "memory");
+}
+
+// TMA: the box of a 2-D tensor map at element coordinates (x innermost, y) into shared memory at `dst`
+// (128-byte aligned; 1024 for the 128-byte swizzle), its bytes counted on `bar`. Out-of-bounds
+// elements land as zeros and count too.
+__device__ __forceinline__ void tma_load_2d(void* dst, const void* tensor_map, int x, int y, unsigned long long* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::
+          "r"(shared_address(dst)),
+      "l"(tensor_map), "r"(x), "r"(y), "r"(shared_address(bar))
+      : "memory");
+}
+
 // Waits (acquire) until the phase with this parity has completed: phase n of a barrier has parity n % 2.
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned int parity) {
   asm volatile(

@@ -11,6 +11,8 @@ build=build-device
 # everything runs. TEST_TIMEOUT (per test) and BENCH_TIMEOUT (the whole benchmark step), in seconds, stop a
 # hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
 # tests once more under compute-sanitizer, each tool of SANITIZE_TOOLS (default: synccheck racecheck).
+# NCU_BENCH (a benchmark regex) and NCU_KERNEL (a kernel-name regex) profile one launch of that kernel
+# in those benchmarks with ncu: the summary sections (ncu.txt) and per-SASS-instruction stalls (ncu-sass.csv).
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -52,7 +54,18 @@ fi
 timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
 
+if [ -n "${NCU_BENCH:-}" ]; then
+  ncu_args=(-k "regex:${NCU_KERNEL:-.}" -s 3 -c 1)
+  timeout 300 ncu "${ncu_args[@]}" --section SpeedOfLight --section ComputeWorkloadAnalysis \
+    --section MemoryWorkloadAnalysis --section SchedulerStats --section WarpStateStats --section LaunchStats \
+    --section SourceCounters --export "$OUT/profile" $build/bench/mxjit_bench --benchmark_filter="$NCU_BENCH" \
+    >"$OUT/ncu.txt" 2>&1
+  echo "ncu: rc $?"
+  ncu --import "$OUT/profile.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu-sass.csv" 2>&1
+  rm -f "$OUT/profile.ncu-rep"
+fi
+
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"
 # At most 8 files come back from the device: the logs travel as one archive.
-(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt 2>/dev/null)
+(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt ncu-sass.csv 2>/dev/null)
 exit $tests_rc

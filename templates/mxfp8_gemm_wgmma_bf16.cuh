@@ -56,7 +56,7 @@ __device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const uns
   static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
   const int r = tid / 8, kc = tid % 8;
   unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
-#pragma unroll 1  // rolled: unrolled, the rows' addresses stay live and spill the producer's few registers
+#pragma unroll  // independent copies back to back: a rolled loop waits on each copy's address registers
   for (int i = 0; i < Rows / RowStep; ++i) {
     const int row = row_of(r + RowStep * i);
     cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
@@ -69,6 +69,13 @@ __device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void*
   const unsigned long long address = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   return ((address >> 4) & 0x3FFFull) | (1ull << 16) | (static_cast<unsigned long long>(1024 >> 4) << 32) |
          (1ull << 62);
+}
+
+// The first 1024-aligned byte at or after `raw` (dynamic shared memory), by pointer arithmetic on `raw`
+// itself: the compiler then still knows the result is shared memory and emits LDS/STS, not generic
+// loads (an integer round trip loses that).
+__device__ __forceinline__ unsigned char* align_shared_1024(unsigned char* raw) {
+  return raw + ((1024u - (shared_address(raw) & 1023u)) & 1023u);
 }
 
 __device__ __forceinline__ void fence_shared_for_async_proxy() {
@@ -303,7 +310,7 @@ template <int BM, int BN, int Stages, class Out>
 __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(const GemmParams p,
                                                                                  const __grid_constant__ GemmTensorMaps maps) {
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
+  unsigned char* smem = align_shared_1024(smem_raw);
   // Tile raster: kBf16TileGroup row tiles at a time walk all column tiles, so the CTAs resident at once
   // share few weight and token tiles in the L2.
   const int row_tiles = (p.m + BM - 1) / BM, col_tiles = (p.n + BN - 1) / BN;

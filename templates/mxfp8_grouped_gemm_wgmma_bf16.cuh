@@ -15,7 +15,7 @@ namespace mxjit {
 template <int BM, int BN, int Stages, class Out>
 __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(const GroupedGemmParams p) {
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<unsigned long long>(smem_raw) + 1023) & ~1023ull);
+  unsigned char* smem = align_shared_1024(smem_raw);
   __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
   __shared__ int token_row[BN];                          // source row of each token of the tile
   __shared__ GroupedWork work;

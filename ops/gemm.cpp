@@ -367,13 +367,13 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     config.grid[2] = static_cast<unsigned>(plan.splits);
     // The kernel's TMA views of the weights and of the prepass's bf16 tokens (GemmTensorMaps).
     const CUtensorMap weights = runtime::encode_tensor_map(
-        {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, static_cast<std::uint64_t>(k),
-         static_cast<std::uint64_t>(km), static_cast<std::uint64_t>(p.lda)},
-        64, static_cast<std::uint32_t>(tile.bm), CU_TENSOR_MAP_SWIZZLE_NONE);
+        {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,
+         {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(km)}, {static_cast<std::uint64_t>(p.lda)}},
+        {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
     const CUtensorMap tokens = runtime::encode_tensor_map(
-        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, static_cast<std::uint64_t>(p.ldb_bf16),
-         static_cast<std::uint64_t>(kn), static_cast<std::uint64_t>(p.ldb_bf16 * 2)},
-        64, static_cast<std::uint32_t>(tile.bn), CU_TENSOR_MAP_SWIZZLE_128B);
+        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, 2,
+         {static_cast<std::uint64_t>(p.ldb_bf16), static_cast<std::uint64_t>(kn)}, {static_cast<std::uint64_t>(p.ldb_bf16 * 2)}},
+        {64, static_cast<std::uint32_t>(tile.bn), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
     std::memcpy(&maps.weights, &weights, sizeof(weights));
     std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   } else {

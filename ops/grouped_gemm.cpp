@@ -1,6 +1,7 @@
 #include "ops/grouped_gemm.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
+#include "runtime/tensor_map.hpp"
 #include "templates/mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -145,9 +147,9 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
-  // Without room for the bf16 operand, the portable tiles.
+  // Without room for the bf16 operand (or with no operand rows to map), the portable tiles.
   const GemmFamilies dispatched = GemmFamilies::dispatched(info.arch);
-  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k);
+  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k) && a.shape[0] > 0;
   const int tile_index = tile_override >= 0 ? tile_override
                                             : grouped_gemm_tile_for(room ? dispatched : GemmFamily::mma, typical);
   const GemmTile& tile = grouped_gemm_tiles[tile_index];
@@ -163,6 +165,8 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
                             {tile.threads(), tile.smem_bytes()}, [&] { return grouped_gemm_kernel_spec(tile, out.dtype, info.arch); });
 
   GroupedGemmParams p{};
+  GroupedTensorMaps maps{};  // wgmma_bf16's second parameter
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   p.a = reinterpret_cast<const unsigned char*>(a.data);
   p.a_scales = reinterpret_cast<const unsigned char*>(a_scales.data);
   p.a_rows = a_rows ? reinterpret_cast<const int*>(a_rows->data) : nullptr;
@@ -191,7 +195,22 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     p.lda_bf16 = dequantize_bf16_row_elements(k);
     p.a_bf16 = reinterpret_cast<const unsigned short*>(workspace);
     p.a_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(a.shape[0] * p.lda_bf16 * 2));
+    if (workspace % 16 != 0)
+      invalid_argument(fmt::format("grouped_gemm_mxfp8: the workspace must be 16-byte aligned, got {:#x}", workspace));
     dequantize_bf16(a, a_scales, workspace, stream);
+    // The kernel's TMA views (GroupedTensorMaps): the expert weights, and the bf16 operand one row a box.
+    const CUtensorMap weights = runtime::encode_tensor_map(
+        {reinterpret_cast<std::uint64_t>(w.data), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
+         {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(experts)},
+         {static_cast<std::uint64_t>(w.strides[1]), static_cast<std::uint64_t>(w.strides[0])}},
+        {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
+    const CUtensorMap tokens = runtime::encode_tensor_map(
+        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, 2,
+         {static_cast<std::uint64_t>(p.lda_bf16), static_cast<std::uint64_t>(a.shape[0])},
+         {static_cast<std::uint64_t>(p.lda_bf16 * 2)}},
+        {64, 1, 1}, CU_TENSOR_MAP_SWIZZLE_128B);
+    std::memcpy(&maps.weights, &weights, sizeof(weights));
+    std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   }
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have. The
@@ -208,7 +227,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     invalid_argument(fmt::format("grouped_gemm_mxfp8: {} rows of N = {} make more than 2^31 - 1 tiles; split the batch",
                                  rows, n));
   config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, one_tile_per_cta ? most_tiles : resident));
-  void* args[] = {&p};
+  void* args[] = {&p, &maps};  // kernels of one parameter ignore the second
   kernel.launch(config, args);
 }
 

@@ -1,4 +1,4 @@
-// TMA tensor maps (CUtensorMap) for kernels that copy 2-D boxes with the Tensor Memory Accelerator.
+// TMA tensor maps (CUtensorMap) for kernels that copy boxes with the Tensor Memory Accelerator.
 #pragma once
 
 #include <cuda.h>
@@ -7,20 +7,23 @@
 
 namespace mxjit::runtime {
 
-// A row-major 2-D tensor in global memory: `rows` rows of `cols` elements of `element_bytes` each, rows
-// `row_stride_bytes` apart, at `base`.
-struct Tensor2d {
+// A strided tensor in global memory of rank 2 or 3, innermost dimension first: dims[0] contiguous
+// elements of `element_bytes` each, then dims[1] rows `strides[0]` bytes apart, then (rank 3) dims[2]
+// planes `strides[1]` bytes apart, at `base`.
+struct TmaTensor {
   std::uint64_t base;
   CUtensorMapDataType dtype;
   int element_bytes;
-  std::uint64_t cols, rows, row_stride_bytes;
+  int rank;
+  std::uint64_t dims[3];
+  std::uint64_t strides[2];
 };
 
-// The map a kernel copies `box_cols` x `box_rows` boxes of `t` through, into shared memory laid out
-// with `swizzle`; elements outside the tensor arrive as zeros. Throws Error(invalid_argument) naming the
-// TMA rule a tensor breaks (16-byte aligned base and row stride, box sizes), and Error(cuda_error) when
-// the driver refuses it. Pure host work: no GPU call, no allocation.
-CUtensorMap encode_tensor_map(const Tensor2d& t, std::uint32_t box_cols, std::uint32_t box_rows,
-                              CUtensorMapSwizzle swizzle);
+// The map a kernel copies boxes of `box` elements (innermost first; 1 for a missing dimension) of `t`
+// through, into shared memory laid out with `swizzle`; elements outside the tensor arrive as zeros.
+// Throws Error(invalid_argument) naming the TMA rule a tensor breaks (16-byte aligned base and strides),
+// Error(internal) for a box outside the hardware's limits, Error(cuda_error) when the driver refuses the
+// map. Pure host work: no GPU call, no allocation.
+CUtensorMap encode_tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3], CUtensorMapSwizzle swizzle);
 
 }  // namespace mxjit::runtime

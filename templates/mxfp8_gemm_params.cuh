@@ -4,12 +4,9 @@
 // host passes the weight as `a` and the activations as `b` (m, n swapped); `out` stays [M, N].
 #pragma once
 
-namespace mxjit {
+#include "tensor_map.cuh"
 
-// A TMA tensor map (the driver's opaque 128-byte CUtensorMap), encoded on the host for each launch.
-struct alignas(64) TensorMap {
-  unsigned long long bits[16];
-};
+namespace mxjit {
 
 // The wgmma_bf16 kernel's TMA views: the weights (kernel rows, fp8 [rows, K], boxes of 128 rows x 64
 // bytes) and the prepass's bf16 tokens ([tokens, ldb_bf16], boxes of BN rows x 64 elements, 128-byte

@@ -13,8 +13,8 @@
 // whole fragment step. Nothing is dequantized into shared memory.
 //
 // CTA: 128 weight rows x BN (64, 128 or 256) tokens, warp-specialized (wgmma_bf16_tile): a producer
-// warpgroup copies stages of 64 K positions, Stages deep (TMA boxes for the dense GEMM, cp.async for the
-// grouped one, whose token rows are gathered), and two consumer warpgroups of 64
+// warpgroup copies stages of 64 K positions, Stages deep, by TMA (one-row boxes for the grouped GEMM,
+// whose token rows are gathered), and two consumer warpgroups of 64
 // weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
 // sits in the main loop. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks
 // XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
@@ -45,23 +45,6 @@ struct __align__(1024) Bf16GemmStage {
   unsigned char a[128 * kBf16StageK];     // weights: 128 rows of 64 e4m3 bytes
   unsigned int a_scales[128];             // the 4 scale bytes of the 128-deep chunk holding the stage
 };
-
-// Copies 128 bytes of each of Rows rows into 128-byte shared rows whose 16-byte chunk c lands at chunk
-// c ^ (r % 8); row_of(r) names the source row of shared row r (at src + row ld), -1 for zeros. 8
-// consecutive threads (tid of Threads) take one row.
-template <int Rows, int Threads, class RowOf>
-__device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld, int tid,
-                                                   const RowOf& row_of) {
-  constexpr int RowStep = Threads / 8;
-  static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
-  const int r = tid / 8, kc = tid % 8;
-  unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
-#pragma unroll  // independent copies back to back: a rolled loop waits on each copy's address registers
-  for (int i = 0; i < Rows / RowStep; ++i) {
-    const int row = row_of(r + RowStep * i);
-    cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
-  }
-}
 
 // Shared-memory descriptor of a K-major operand in wgmma's 128-byte swizzle: 128-byte rows, 8-row groups
 // 1024 bytes apart, the group base 1024-aligned (a k16 step starts 32 bytes further into the rows).
@@ -110,7 +93,8 @@ constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer wa
 
 // The producer's copies of one pipeline stage, K positions [k0, k0 + 64), made by each of the 128
 // producer threads, each arriving once on the stage's `full` barrier (Loads::arrivals in all). Two
-// sources: TMA for the dense GEMM, cp.async gathers for the grouped one.
+// sources: the dense GEMM's boxes and the grouped GEMM's gathered rows. The weight scales go by cp.async
+// (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
 
 // The 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K), weight row tid.
 __device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16TileOperands& op, int k0, int tid) {
@@ -140,23 +124,32 @@ struct Bf16TmaLoads {
   }
 };
 
-// Grouped GEMM: token rows gathered through token_row, so everything by cp.async.
+// Grouped GEMM: the expert's weight box by TMA from producer thread 0, and each tile row's token row
+// gathered by its own one-row TMA box (each producer thread takes rows tid, tid + 128, ...). The
+// 128-byte swizzle follows the shared-memory address, so a row copied alone to row r of the
+// 1024-aligned stage lands swizzled as the whole box would. A row with no token (token_row -1) is
+// copied from past the tensor's end, which TMA fills with zeros and still counts.
 template <class TokenRow>
-struct Bf16GatherLoads {
+struct Bf16GatherTmaLoads {
+  const TensorMap* weights;
+  const TensorMap* tokens;
+  int expert;
+  int no_row;  // a row index past the token-side tensor's end
   TokenRow token_row;
-  static constexpr unsigned int arrivals = 128;
+  static constexpr unsigned int arrivals = 128 + 1;
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
+    if (tid == 0) {
+      mbarrier_arrive_expect_tx(full, sizeof(st.b) + sizeof(st.a));
+      tma_load_3d(st.a, weights, k0, op.w0, expert, full);
+    }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
-      const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
-      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
-      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
+    for (int r = tid; r < BN; r += 128) {
+      const int row = token_row(r);
+      tma_load_2d(st.b + r * 128, tokens, k0, row >= 0 ? row : no_row, full);
     }
     load_stage_scales(st.a_scales, op, k0, tid);
-    load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
-                                token_row);
     mbarrier_arrive_on_cp_async(full);
   }
 };
@@ -164,8 +157,8 @@ struct Bf16GatherLoads {
 // Pipeline: stage s lives in slot s % Stages. full[slot] completes when the producer's copies of a stage
 // have landed (TMA transaction bytes and cp.async arrivals, both counted by the hardware, so the producer
 // never waits for data); empty[slot] completes when every consumer warp is done with it (its wgmmas retired).
-// Consumers fence a landed stage for the async proxy (wgmma reads shared memory there) and convert the
-// weights of stage s + 1 while the wgmmas of stage s run.
+// Consumers convert the weights of stage s + 1 while the wgmmas of stage s run. The tokens wgmma reads
+// were written by TMA, in the async proxy like wgmma itself, so no proxy fence is needed.
 template <int BM, int BN, int Stages, class Loads, class TokenRow>
 __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op, const Loads& loads,
                                                 const TokenRow& token_row) {
@@ -232,10 +225,7 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
              block_needs_exact_path(b1, r1.x | r1.y | r1.z | r1.w, 0u);
   };
 
-  auto wait_landed = [&](int s) {
-    mbarrier_wait(&full[s % Stages], (s / Stages) & 1);
-    fence_shared_for_async_proxy();
-  };
+  auto wait_landed = [&](int s) { mbarrier_wait(&full[s % Stages], (s / Stages) & 1); };
   float acc[Regs];
 #pragma unroll
   for (int i = 0; i < Regs; ++i) acc[i] = 0.f;

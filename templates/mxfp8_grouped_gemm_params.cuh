@@ -8,9 +8,19 @@
 // src(row) = a_rows[row] when a gather index is given (the token of each (token, slot) pair), else row.
 #pragma once
 
+#include "tensor_map.cuh"
+
 namespace mxjit {
 
 constexpr int kGroupedGemmMaxExperts = 1024;
+
+// The wgmma_bf16 grouped kernel's TMA views: the expert weights ([E, N, K] fp8, boxes of 128 rows x 64
+// bytes of one expert) and the prepass's bf16 token-side operand ([rows of a, lda_bf16], boxes of one
+// row x 64 elements into a 128-byte swizzled stage, so that gathered rows land where wgmma reads them).
+struct GroupedTensorMaps {
+  TensorMap weights;
+  TensorMap tokens;
+};
 
 struct GroupedGemmParams {
   const unsigned char* a;         // token side: [*, K] e4m3, rows lda bytes apart

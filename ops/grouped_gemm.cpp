@@ -147,9 +147,9 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
-  // Without room for the bf16 operand (or with no operand rows to map), the portable tiles.
+  // Without room for the bf16 operand, the portable tiles.
   const GemmFamilies dispatched = GemmFamilies::dispatched(info.arch);
-  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k) && a.shape[0] > 0;
+  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k);
   const int tile_index = tile_override >= 0 ? tile_override
                                             : grouped_gemm_tile_for(room ? dispatched : GemmFamily::mma, typical);
   const GemmTile& tile = grouped_gemm_tiles[tile_index];
@@ -198,19 +198,13 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     if (workspace % 16 != 0)
       invalid_argument(fmt::format("grouped_gemm_mxfp8: the workspace must be 16-byte aligned, got {:#x}", workspace));
     dequantize_bf16(a, a_scales, workspace, stream);
-    // The kernel's TMA views (GroupedTensorMaps): the expert weights, and the bf16 operand one row a box.
+    // The kernel's TMA view of the expert weights (GroupedTensorMaps).
     const CUtensorMap weights = runtime::encode_tensor_map(
         {reinterpret_cast<std::uint64_t>(w.data), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
          {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(experts)},
          {static_cast<std::uint64_t>(w.strides[1]), static_cast<std::uint64_t>(w.strides[0])}},
         {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
-    const CUtensorMap tokens = runtime::encode_tensor_map(
-        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, 2,
-         {static_cast<std::uint64_t>(p.lda_bf16), static_cast<std::uint64_t>(a.shape[0])},
-         {static_cast<std::uint64_t>(p.lda_bf16 * 2)}},
-        {64, 1, 1}, CU_TENSOR_MAP_SWIZZLE_128B);
     std::memcpy(&maps.weights, &weights, sizeof(weights));
-    std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   }
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have. The

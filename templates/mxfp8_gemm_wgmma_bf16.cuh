@@ -13,8 +13,8 @@
 // whole fragment step. Nothing is dequantized into shared memory.
 //
 // CTA: 128 weight rows x BN (64, 128 or 256) tokens, warp-specialized (wgmma_bf16_tile): a producer
-// warpgroup copies stages of 64 K positions, Stages deep, by TMA (one-row boxes for the grouped GEMM,
-// whose token rows are gathered), and two consumer warpgroups of 64
+// warpgroup copies stages of 64 K positions, Stages deep, by TMA (the grouped GEMM's gathered token rows
+// by cp.async), and two consumer warpgroups of 64
 // weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
 // sits in the main loop. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks
 // XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
@@ -45,6 +45,23 @@ struct __align__(1024) Bf16GemmStage {
   unsigned char a[128 * kBf16StageK];     // weights: 128 rows of 64 e4m3 bytes
   unsigned int a_scales[128];             // the 4 scale bytes of the 128-deep chunk holding the stage
 };
+
+// Copies 128 bytes of each of Rows rows into 128-byte shared rows whose 16-byte chunk c lands at chunk
+// c ^ (r % 8); row_of(r) names the source row of shared row r (at src + row ld), -1 for zeros. 8
+// consecutive threads (tid of Threads) take one row.
+template <int Rows, int Threads, class RowOf>
+__device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld, int tid,
+                                                   const RowOf& row_of) {
+  constexpr int RowStep = Threads / 8;
+  static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
+  const int r = tid / 8, kc = tid % 8;
+  unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
+#pragma unroll  // independent copies back to back: a rolled loop waits on each copy's address registers
+  for (int i = 0; i < Rows / RowStep; ++i) {
+    const int row = row_of(r + RowStep * i);
+    cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
+  }
+}
 
 // Shared-memory descriptor of a K-major operand in wgmma's 128-byte swizzle: 128-byte rows, 8-row groups
 // 1024 bytes apart, the group base 1024-aligned (a k16 step starts 32 bytes further into the rows).
@@ -111,6 +128,7 @@ struct Bf16TmaLoads {
   const TensorMap* tokens;
   int token0;  // the tile's first token row
   static constexpr unsigned int arrivals = 128 + 1;  // every producer thread, and thread 0's expect_tx
+  static constexpr bool generic_writes = false;       // wgmma's operands all arrive by TMA
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
@@ -124,32 +142,26 @@ struct Bf16TmaLoads {
   }
 };
 
-// Grouped GEMM: the expert's weight box by TMA from producer thread 0, and each tile row's token row
-// gathered by its own one-row TMA box (each producer thread takes rows tid, tid + 128, ...). The
-// 128-byte swizzle follows the shared-memory address, so a row copied alone to row r of the
-// 1024-aligned stage lands swizzled as the whole box would. A row with no token (token_row -1) is
-// copied from past the tensor's end, which TMA fills with zeros and still counts.
+// Grouped GEMM: the expert's weight box by TMA from producer thread 0; the tile's token rows are
+// gathered, so they go by cp.async (one-row TMA boxes, 256 a stage, measured 40% slower at 1a5bb03),
+// and consumers fence them for wgmma's async proxy.
 template <class TokenRow>
-struct Bf16GatherTmaLoads {
+struct Bf16GatherLoads {
   const TensorMap* weights;
-  const TensorMap* tokens;
   int expert;
-  int no_row;  // a row index past the token-side tensor's end
   TokenRow token_row;
   static constexpr unsigned int arrivals = 128 + 1;
+  static constexpr bool generic_writes = true;  // the cp.async token rows
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
     if (tid == 0) {
-      mbarrier_arrive_expect_tx(full, sizeof(st.b) + sizeof(st.a));
+      mbarrier_arrive_expect_tx(full, sizeof(st.a));
       tma_load_3d(st.a, weights, k0, op.w0, expert, full);
     }
-#pragma unroll
-    for (int r = tid; r < BN; r += 128) {
-      const int row = token_row(r);
-      tma_load_2d(st.b + r * 128, tokens, k0, row >= 0 ? row : no_row, full);
-    }
     load_stage_scales(st.a_scales, op, k0, tid);
+    load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
+                                token_row);
     mbarrier_arrive_on_cp_async(full);
   }
 };
@@ -157,8 +169,8 @@ struct Bf16GatherTmaLoads {
 // Pipeline: stage s lives in slot s % Stages. full[slot] completes when the producer's copies of a stage
 // have landed (TMA transaction bytes and cp.async arrivals, both counted by the hardware, so the producer
 // never waits for data); empty[slot] completes when every consumer warp is done with it (its wgmmas retired).
-// Consumers convert the weights of stage s + 1 while the wgmmas of stage s run. The tokens wgmma reads
-// were written by TMA, in the async proxy like wgmma itself, so no proxy fence is needed.
+// Consumers convert the weights of stage s + 1 while the wgmmas of stage s run. Tokens that TMA wrote are
+// in the async proxy like wgmma itself; cp.async ones (Loads::generic_writes) are fenced for it.
 template <int BM, int BN, int Stages, class Loads, class TokenRow>
 __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16TileOperands& op, const Loads& loads,
                                                 const TokenRow& token_row) {
@@ -225,7 +237,10 @@ __device__ __forceinline__ bool wgmma_bf16_tile(unsigned char* smem, const Bf16T
              block_needs_exact_path(b1, r1.x | r1.y | r1.z | r1.w, 0u);
   };
 
-  auto wait_landed = [&](int s) { mbarrier_wait(&full[s % Stages], (s / Stages) & 1); };
+  auto wait_landed = [&](int s) {
+    mbarrier_wait(&full[s % Stages], (s / Stages) & 1);
+    if (Loads::generic_writes) fence_shared_for_async_proxy();  // cp.async bytes, then read by wgmma
+  };
   float acc[Regs];
 #pragma unroll
   for (int i = 0; i < Regs; ++i) acc[i] = 0.f;

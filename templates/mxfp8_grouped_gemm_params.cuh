@@ -14,12 +14,10 @@ namespace mxjit {
 
 constexpr int kGroupedGemmMaxExperts = 1024;
 
-// The wgmma_bf16 grouped kernel's TMA views: the expert weights ([E, N, K] fp8, boxes of 128 rows x 64
-// bytes of one expert) and the prepass's bf16 token-side operand ([rows of a, lda_bf16], boxes of one
-// row x 64 elements into a 128-byte swizzled stage, so that gathered rows land where wgmma reads them).
+// The wgmma_bf16 grouped kernel's TMA view of the expert weights ([E, N, K] fp8, boxes of 128 rows x
+// 64 bytes of one expert).
 struct GroupedTensorMaps {
   TensorMap weights;
-  TensorMap tokens;
 };
 
 struct GroupedGemmParams {

@@ -30,7 +30,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16
                             work.w0, p.n, p.a_bf16, p.a_exact, p.lda_bf16, p.a, p.a_scales, p.lda, p.lda_s,
                             p.k, 0, (p.k + kGemmBK - 1) / kGemmBK};
   const auto tile_row = [&](int r) { return token_row[r]; };
-  const Bf16GatherTmaLoads<decltype(tile_row)> loads{&maps.weights, &maps.tokens, e, p.a_row_count, tile_row};
+  const Bf16GatherLoads<decltype(tile_row)> loads{&maps.weights, e, tile_row};
   if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, loads, tile_row)) return;  // the producer is done
 
   const float* result = reinterpret_cast<const float*>(smem);

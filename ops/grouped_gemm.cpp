@@ -1,7 +1,6 @@
 #include "ops/grouped_gemm.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include <fmt/format.h>
 
@@ -10,7 +9,6 @@
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
-#include "runtime/tensor_map.hpp"
 #include "templates/mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -165,8 +163,6 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
                             {tile.threads(), tile.smem_bytes()}, [&] { return grouped_gemm_kernel_spec(tile, out.dtype, info.arch); });
 
   GroupedGemmParams p{};
-  GroupedTensorMaps maps{};  // wgmma_bf16's second parameter
-  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   p.a = reinterpret_cast<const unsigned char*>(a.data);
   p.a_scales = reinterpret_cast<const unsigned char*>(a_scales.data);
   p.a_rows = a_rows ? reinterpret_cast<const int*>(a_rows->data) : nullptr;
@@ -198,13 +194,6 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     if (workspace % 16 != 0)
       invalid_argument(fmt::format("grouped_gemm_mxfp8: the workspace must be 16-byte aligned, got {:#x}", workspace));
     dequantize_bf16(a, a_scales, workspace, stream);
-    // The kernel's TMA view of the expert weights (GroupedTensorMaps).
-    const CUtensorMap weights = runtime::encode_tensor_map(
-        {reinterpret_cast<std::uint64_t>(w.data), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
-         {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), static_cast<std::uint64_t>(experts)},
-         {static_cast<std::uint64_t>(w.strides[1]), static_cast<std::uint64_t>(w.strides[0])}},
-        {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
-    std::memcpy(&maps.weights, &weights, sizeof(weights));
   }
 
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have. The
@@ -221,7 +210,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     invalid_argument(fmt::format("grouped_gemm_mxfp8: {} rows of N = {} make more than 2^31 - 1 tiles; split the batch",
                                  rows, n));
   config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, one_tile_per_cta ? most_tiles : resident));
-  void* args[] = {&p, &maps};  // kernels of one parameter ignore the second
+  void* args[] = {&p};
   kernel.launch(config, args);
 }
 

@@ -13,8 +13,8 @@
 // whole fragment step. Nothing is dequantized into shared memory.
 //
 // CTA: 128 weight rows x BN (64, 128 or 256) tokens, warp-specialized (wgmma_bf16_tile): a producer
-// warpgroup copies stages of 64 K positions, Stages deep, by TMA (the grouped GEMM's gathered token rows
-// by cp.async), and two consumer warpgroups of 64
+// warpgroup copies stages of 64 K positions, Stages deep, by TMA (by cp.async for the grouped GEMM, whose
+// token rows are gathered), and two consumer warpgroups of 64
 // weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
 // sits in the main loop. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks
 // XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
@@ -110,8 +110,8 @@ constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer wa
 
 // The producer's copies of one pipeline stage, K positions [k0, k0 + 64), made by each of the 128
 // producer threads, each arriving once on the stage's `full` barrier (Loads::arrivals in all). Two
-// sources: the dense GEMM's boxes and the grouped GEMM's gathered rows. The weight scales go by cp.async
-// (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
+// sources: the dense GEMM's TMA boxes and the grouped GEMM's cp.async gathers. The weight scales always
+// go by cp.async (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
 
 // The 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K), weight row tid.
 __device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16TileOperands& op, int k0, int tid) {
@@ -142,22 +142,22 @@ struct Bf16TmaLoads {
   }
 };
 
-// Grouped GEMM: the expert's weight box by TMA from producer thread 0; the tile's token rows are
-// gathered, so they go by cp.async (one-row TMA boxes, 256 a stage, measured 40% slower at 1a5bb03),
-// and consumers fence them for wgmma's async proxy.
+// Grouped GEMM: token rows gathered through token_row, so everything by cp.async (one-row TMA boxes for
+// the tokens, 256 a stage, measured 40% slower at 1a5bb03; a 3-D TMA map for the weights 2-10% slower at
+// 7e7740d), and consumers fence the stage for wgmma's async proxy.
 template <class TokenRow>
 struct Bf16GatherLoads {
-  const TensorMap* weights;
-  int expert;
   TokenRow token_row;
-  static constexpr unsigned int arrivals = 128 + 1;
-  static constexpr bool generic_writes = true;  // the cp.async token rows
+  static constexpr unsigned int arrivals = 128;
+  static constexpr bool generic_writes = true;
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
-    if (tid == 0) {
-      mbarrier_arrive_expect_tx(full, sizeof(st.a));
-      tma_load_3d(st.a, weights, k0, op.w0, expert, full);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
+      const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
+      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
+      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
     }
     load_stage_scales(st.a_scales, op, k0, tid);
     load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,

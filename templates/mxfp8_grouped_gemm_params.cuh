@@ -8,17 +8,9 @@
 // src(row) = a_rows[row] when a gather index is given (the token of each (token, slot) pair), else row.
 #pragma once
 
-#include "tensor_map.cuh"
-
 namespace mxjit {
 
 constexpr int kGroupedGemmMaxExperts = 1024;
-
-// The wgmma_bf16 grouped kernel's TMA view of the expert weights ([E, N, K] fp8, boxes of 128 rows x
-// 64 bytes of one expert).
-struct GroupedTensorMaps {
-  TensorMap weights;
-};
 
 struct GroupedGemmParams {
   const unsigned char* a;         // token side: [*, K] e4m3, rows lda bytes apart

@@ -13,8 +13,7 @@
 namespace mxjit {
 
 template <int BM, int BN, int Stages, class Out>
-__global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(const GroupedGemmParams p,
-                                                                                         const __grid_constant__ GroupedTensorMaps maps) {
+__global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(const GroupedGemmParams p) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_shared_1024(smem_raw);
   __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e
@@ -30,7 +29,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16
                             work.w0, p.n, p.a_bf16, p.a_exact, p.lda_bf16, p.a, p.a_scales, p.lda, p.lda_s,
                             p.k, 0, (p.k + kGemmBK - 1) / kGemmBK};
   const auto tile_row = [&](int r) { return token_row[r]; };
-  const Bf16GatherLoads<decltype(tile_row)> loads{&maps.weights, e, tile_row};
+  const Bf16GatherLoads<decltype(tile_row)> loads{tile_row};
   if (!wgmma_bf16_tile<BM, BN, Stages>(smem, op, loads, tile_row)) return;  // the producer is done
 
   const float* result = reinterpret_cast<const float*>(smem);

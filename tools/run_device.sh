@@ -12,7 +12,8 @@ build=build-device
 # hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
 # tests once more under compute-sanitizer, each tool of SANITIZE_TOOLS (default: synccheck racecheck).
 # NCU_BENCH (a benchmark regex) and NCU_KERNEL (a kernel-name regex) profile one launch of that kernel
-# in those benchmarks with ncu: the summary sections (ncu.txt) and per-SASS-instruction stalls (ncu-sass.csv).
+# in those benchmarks with ncu: per-SASS-instruction stalls (ncu-sass.csv, in logs.tar.gz) and their summary
+# by tools/ncu_stalls.py (ncu.txt).
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -62,6 +63,7 @@ if [ -n "${NCU_BENCH:-}" ]; then
     >"$OUT/ncu.txt" 2>&1
   echo "ncu: rc $?"
   ncu --import "$OUT/profile.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu-sass.csv" 2>&1
+  python3 tools/ncu_stalls.py "$OUT/ncu-sass.csv" >>"$OUT/ncu.txt" 2>&1  # where the warps wait
   rm -f "$OUT/profile.ncu-rep"
 fi
 

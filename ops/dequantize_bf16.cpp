@@ -4,6 +4,7 @@
 
 #include "mxjit/error.hpp"
 #include "ops/kernel_table.hpp"
+#include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
 #include "templates/mxfp8_dequantize_bf16_params.cuh"
 
@@ -25,6 +26,8 @@ jit::KernelSpec dequantize_bf16_kernel_spec(const jit::Arch& arch) {
 }
 
 void dequantize_bf16(const TensorView& q, const TensorView& scales, std::uint64_t out, CUstream stream) {
+  // 16-byte rows for the prepass's stores and for the GEMMs' TMA boxes and cp.async copies.
+  require_pointer(out, 16, "the bf16 operand workspace");
   static KernelTable<1> kernels;
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);

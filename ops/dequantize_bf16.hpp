@@ -18,7 +18,8 @@ std::int64_t dequantize_bf16_row_elements(std::int64_t k);
 std::uint64_t dequantize_bf16_bytes(std::int64_t rows, std::int64_t k);
 
 // q [rows, K] e4m3 with scales [rows, K/32] -> `out` (device address, dequantize_bf16_bytes of room): bf16
-// rows of dequantize_bf16_row_elements(K), then the rows' exact bytes. The caller checked the operands.
+// rows of dequantize_bf16_row_elements(K), then the rows' exact bytes. The caller checked the operands;
+// `out` must be 16-byte aligned (Error(invalid_argument) otherwise).
 void dequantize_bf16(const TensorView& q, const TensorView& scales, std::uint64_t out, CUstream stream);
 
 jit::KernelSpec dequantize_bf16_kernel_spec(const jit::Arch& arch);

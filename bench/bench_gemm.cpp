@@ -58,7 +58,7 @@ void BM_Linear(benchmark::State& state) {
 
   DeviceTimer timer(stream);
   const int samples = m >= 2048 ? 20 : 50;
-  double gemm_ms = 0, linear_ms = 0, bf16_ms = 0, fp8_ms = 0;
+  double gemm_ms = 0, linear_ms = 0, bf16_ms = 0, fp8_ms = 0, copy = 0;
   for (auto _ : state) {
     gemm_ms = timer.median_ms([&] {
       gemm_mxfp8(g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view, workspace.get(), workspace.size(),
@@ -67,6 +67,7 @@ void BM_Linear(benchmark::State& state) {
     linear_ms = timer.median_ms([&] { linear.apply(x_view, nullptr, g.out_view, stream); }, samples);
     bf16_ms = timer.median_ms([&] { bf16.run(); }, samples);
     fp8_ms = timer.median_ms([&] { fp8.run(); }, samples);
+    copy = copy_tbps(timer, stream);
     state.SetIterationTime(gemm_ms * 1e-3);
   }
   const double flop = 2.0 * m * n * k, weight_bytes = n * k * (1.0 + 1.0 / 32);
@@ -76,46 +77,54 @@ void BM_Linear(benchmark::State& state) {
   state.counters["cublas_fp8_ms"] = fp8_ms;
   state.counters["gemm_TFLOPs"] = flop / (gemm_ms * 1e-3) / 1e12;
   state.counters["gemm_weight_TBps"] = weight_bytes / (gemm_ms * 1e-3) / 1e12;
+  state.counters["copy_TBps"] = copy;
+  state.counters["gemm_ratio_to_copy"] = weight_bytes / (gemm_ms * 1e-3) / 1e12 / copy;
   state.counters["speedup_vs_bf16"] = bf16_ms / gemm_ms;
   state.counters["linear_speedup_vs_bf16"] = bf16_ms / linear_ms;
   state.counters["speedup_vs_fp8"] = fp8_ms / gemm_ms;
 }
 
-// Every decode tile of the portable family on decode shapes: the sweep that picks the defaults.
+// Every decode tile (portable mma.sync and sm_90's TMA kernel) on decode shapes, beside the copy
+// bandwidth of the same run: the sweep that picks the defaults.
 void BM_GemmDecodeTile(benchmark::State& state) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
   const int tile = static_cast<int>(state.range(0));
+  const ops::GemmFamily family = ops::gemm_tiles[tile].family;
   const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
   if (m > ops::gemm_tiles[tile].bn) return state.SkipWithError("tile too narrow for M");
+  const runtime::DeviceInfo& info = runtime::device_info(0);
+  if (!ops::gemm_family_supported(family, info.arch)) return state.SkipWithError("not on this GPU");
   const CUstream stream = gpu->stream->get();
   std::mt19937 rng(11);
   const GemmOperands g(m, n, k, rng);
-  const runtime::DeviceInfo& info = runtime::device_info(0);
-  const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::mma, m, n, k, info.sm_count, info.smem_per_sm, tile);
+  const ops::GemmPlan plan = ops::plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
   workspace.fill(0, stream);
   DeviceTimer timer(stream);
-  double ms = 0;
+  double ms = 0, copy = 0;
   for (auto _ : state) {
     ms = timer.median_ms([&] {
-      ops::launch_gemm(ops::GemmFamily::mma, g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view,
-                       workspace.get(), workspace.size(), stream, tile);
+      ops::launch_gemm(family, g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view, workspace.get(),
+                       workspace.size(), stream, tile);
     });
+    copy = copy_tbps(timer, stream);
     state.SetIterationTime(ms * 1e-3);
   }
+  const double weight_tbs = n * k * (1.0 + 1.0 / 32) / (ms * 1e-3) / 1e12;
   state.SetLabel(ops::gemm_tiles[tile].name());
   state.counters["gemm_ms"] = ms;
-  state.counters["splits"] = plan.splits;
-  state.counters["weight_TBps"] = n * k * (1.0 + 1.0 / 32) / (ms * 1e-3) / 1e12;
+  state.counters["splits"] = family == ops::GemmFamily::tma_decode ? plan.decode.ctas : plan.splits;
+  state.counters["weight_TBps"] = weight_tbs;
+  state.counters["ratio_to_copy"] = weight_tbs / copy;
 }
 
 void decode_tiles(benchmark::internal::Benchmark* b) {
   for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
     const ops::GemmTile& t = ops::gemm_tiles[tile];
-    if (t.family != ops::GemmFamily::mma || !t.swap_ab) continue;
+    if (t.family == ops::GemmFamily::wgmma || !t.swap_ab) continue;
     for (std::int64_t m : {1, 16})
-      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {4096, 14336}, {6144, 4096}})
+      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {4096, 14336}, {6144, 4096}, {4096, 4096}})
         if (m <= t.bn) b->Args({tile, m, n, k});
   }
 }

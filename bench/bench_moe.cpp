@@ -120,24 +120,19 @@ void BM_Moe(benchmark::State& state) {
       baseline.push_back(std::make_unique<CublasLtGemm>(BaselineType::bf16, c, h, inter, stream));
     }
 
-  // The copy bandwidth this run sees, on 1 GiB.
-  const std::size_t copy_bytes = std::size_t{1} << 30;
-  runtime::DeviceBuffer copy_src(copy_bytes), copy_dst(copy_bytes);
-
   DeviceTimer timer(stream);
   const int samples = t >= 4096 ? 10 : 30;
-  double moe_ms = 0, grouped_ms = 0, bf16_ms = 0, copy_ms = 0;
+  double moe_ms = 0, grouped_ms = 0, bf16_ms = 0, copy_tbs = 0;
   for (auto _ : state) {
     moe_ms = timer.median_ms([&] { layer.apply(in, out_view, stream); }, samples);
     grouped_ms = timer.median_ms(grouped, samples);
     bf16_ms = baseline.empty() ? 0 : timer.median_ms([&] { for (auto& g : baseline) g->run(); }, samples);
-    copy_ms = timer.median_ms([&] { MXJIT_CU(cuMemcpyDtoDAsync, copy_dst.get(), copy_src.get(), copy_bytes, stream); }, 10);
+    copy_tbs = copy_tbps(timer, stream);
     state.SetIterationTime(moe_ms * 1e-3);
   }
   const double expert_bytes = 3.0 * h * inter * (1.0 + 1.0 / 32);  // w13 + w2 with scales
   const double touched_bytes = routing.touched * expert_bytes;
   const double flop = 2.0 * routing.rows * 3.0 * h * inter;
-  const double copy_tbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e12;  // read + write
   state.SetLabel(m.name);
   state.counters["moe_ms"] = moe_ms;
   state.counters["grouped_ms"] = grouped_ms;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <vector>
 
+#include "runtime/device.hpp"
 #include "runtime/driver_api.hpp"
 
 namespace mxjit::bench {
@@ -20,6 +21,13 @@ double median_host_us(const std::function<void()>& call, CUstream stream, int ba
   MXJIT_CU(cuStreamSynchronize, stream);
   std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
   return times[times.size() / 2];
+}
+
+double copy_tbps(DeviceTimer& timer, CUstream stream) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  runtime::DeviceBuffer src(bytes), dst(bytes);
+  const double ms = timer.median_ms([&] { MXJIT_CU(cuMemcpyDtoDAsync, dst.get(), src.get(), bytes, stream); }, 10);
+  return 2.0 * bytes / (ms * 1e-3) / 1e12;
 }
 
 }  // namespace mxjit::bench

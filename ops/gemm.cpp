@@ -35,9 +35,18 @@ KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2>& gemm_kernels() {
   return table;
 }
 
+const char* out_type(DType out) { return out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"; }
+
 jit::KernelSpec split_reduce_kernel_spec(DType out, const jit::Arch& arch) {
-  return jit::KernelSpec{"mxfp8_gemm_split_reduce", "mxjit::mxfp8_gemm_split_reduce_kernel",
-                         {{"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}}, arch};
+  return jit::KernelSpec{"mxfp8_gemm_split_reduce", "mxjit::mxfp8_gemm_split_reduce_kernel", {{"out", out_type(out)}},
+                         arch};
+}
+
+// tma_decode's second launch, for plans with shared row tiles (templates/mxfp8_gemm_decode_tma.cuh).
+jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
+  return jit::KernelSpec{"mxfp8_gemm_decode_reduce", "mxjit::mxfp8_gemm_decode_reduce_kernel",
+                         {{"rows", std::to_string(t.bm)}, {"tokens", std::to_string(t.bn)}, {"out", out_type(out)}},
+                         arch};
 }
 
 // Split-K's second launch: the partials the GEMM kernel `gemm` stored, summed into the caller's [M, N].
@@ -58,24 +67,48 @@ void launch_split_reduce(const GemmParams& gemm, std::int64_t m, std::int64_t n,
   kernel.launch(config, args);
 }
 
+// tma_decode's second launch: one CTA per row tile; those walked whole by one CTA return at once.
+void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams& p, DType out, const jit::Arch& arch,
+                          CUstream stream) {
+  static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> kernels;
+  const runtime::Kernel& kernel = kernels.get(runtime::current_device(), tile_index * 2 + out_index(out), {256, 0},
+                                              [&] { return decode_reduce_kernel_spec(tile, out, arch); });
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(p.decode.total / p.decode.k_stages);
+  config.block[0] = 256;
+  config.stream = stream;
+  GemmParams copy = p;
+  void* args[] = {&copy};
+  kernel.launch(config, args);
+}
+
 }  // namespace
 
 GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
-  const GemmFamilies portable(GemmFamily::mma);
-  return gemm_family_supported(GemmFamily::wgmma_bf16, arch) ? portable.with(GemmFamily::wgmma_bf16) : portable;
+  GemmFamilies families(GemmFamily::mma);
+  for (GemmFamily f : {GemmFamily::tma_decode, GemmFamily::wgmma_bf16})
+    if (gemm_family_supported(f, arch)) families = families.with(f);
+  return families;
 }
 
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch) {
-  return family == GemmFamily::mma ? arch.sm() >= 89 : arch.major == 9 && arch.arch_specific;
+  switch (family) {
+    case GemmFamily::mma: return arch.sm() >= 89;
+    case GemmFamily::tma_decode: return arch.major == 9;  // TMA and mbarrier transactions: sm_90
+    default: return arch.major == 9 && arch.arch_specific;
+  }
 }
 
 unsigned GemmTile::threads() const {
   if (family == GemmFamily::wgmma_bf16) return 384;  // two consumer warpgroups and a producer warpgroup
+  if (family == GemmFamily::tma_decode) return static_cast<unsigned>(warps_m * 32 + 32);  // and a producer warp
   return static_cast<unsigned>(family == GemmFamily::mma ? warps_m * warps_n * 32 : bm / 64 * 128);
 }
 
 unsigned GemmTile::smem_bytes() const {
   if (streaming) return 0;  // the K parts' partials live in static shared memory
+  if (family == GemmFamily::tma_decode)  // DecodeStage, 1024-aligned, and room to align the first
+    return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 1024) * 1024 + 1024);
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
   if (family == GemmFamily::wgmma_bf16)  // Bf16GemmStage, 1024-aligned, and room to align the first
@@ -86,6 +119,7 @@ unsigned GemmTile::smem_bytes() const {
 std::string GemmTile::name() const {
   const char* kind = family == GemmFamily::wgmma        ? "wgmma"
                      : family == GemmFamily::wgmma_bf16 ? "wgmma_bf16"
+                     : family == GemmFamily::tma_decode ? "tma_decode"
                      : streaming                        ? "stream"
                                                         : "mma";
   return fmt::format("{}_{}x{}_w{}x{}_s{}{}", kind, bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
@@ -143,6 +177,25 @@ int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k
   return splits;
 }
 
+namespace {
+
+// The tma_decode walk: one CTA per SM slot (never more than there are iterations), each taking an equal
+// contiguous share of the (row tile, K stage) iterations; a row tile is shared when a share boundary
+// falls inside it.
+void plan_decode(const GemmTile& t, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm, GemmPlan& plan) {
+  const std::int64_t per_sm =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(smem_per_sm / (t.smem_bytes() + 1024), 2048 / t.threads()));
+  plan.decode.k_stages = static_cast<int>(ceil_div(k, k_tile));
+  plan.decode.total = ceil_div(n, t.bm) * plan.decode.k_stages;
+  plan.decode.ctas = static_cast<int>(std::min<std::int64_t>(plan.decode.total, per_sm * sm_count));
+  for (std::int64_t c = 1; c < plan.decode.ctas; ++c)
+    plan.decode_shared_tiles |= plan.decode.begin(static_cast<int>(c)) % plan.decode.k_stages != 0;
+  if (plan.decode_shared_tiles)
+    plan.workspace_bytes = static_cast<std::uint64_t>(plan.decode.ctas) * 2 * t.bn * t.bm * 4;
+}
+
+}  // namespace
+
 GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count,
                    int smem_per_sm, int tile) {
   GemmPlan plan;
@@ -152,6 +205,10 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
   plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m);
   const GemmTile& t = gemm_tiles[plan.tile];
+  if (t.family == GemmFamily::tma_decode) {
+    plan_decode(t, n, k, sm_count, smem_per_sm, plan);
+    return plan;
+  }
   if (t.streaming) {
     plan.splits = stream_k_split(t, ceil_div(n, 16), k, sm_count);
     plan.k_tiles_per_split = static_cast<int>(ceil_div(ceil_div(k, k_tile), plan.splits));
@@ -184,18 +241,17 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
 }
 
 std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& t, DType out) {
-  const std::string out_type = out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16";
   if (t.streaming)
     return {{"tokens", std::to_string(t.bn)},
             {"warps", std::to_string(t.warps_m)},
             {"groups", std::to_string(t.stages)},
-            {"out", out_type}};
+            {"out", out_type(out)}};
   return {{"bm", std::to_string(t.bm)},
           {"bn", std::to_string(t.bn)},
           {"warps_m", std::to_string(t.warps_m)},
           {"warps_n", std::to_string(t.warps_n)},
           {"stages", std::to_string(t.stages)},
-          {"out", out_type},
+          {"out", out_type(out)},
           {"swap_ab", t.swap_ab ? "true" : "false"}};
 }
 
@@ -203,7 +259,7 @@ std::vector<jit::TemplateArg> wgmma_kernel_args(const GemmTile& t, DType out) {
   return {{"bm", std::to_string(t.bm)},
           {"bn", std::to_string(t.bn)},
           {"stages", std::to_string(t.stages)},
-          {"out", out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"}};
+          {"out", out_type(out)}};
 }
 
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream) {
@@ -227,6 +283,16 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
     if (!bf16) args.push_back({"swap_ab", t.swap_ab ? "true" : "false"});  // bf16 tiles: weights are rows
     return jit::KernelSpec{family, "mxjit::" + family + "_kernel", std::move(args), arch};
   }
+  if (t.family == GemmFamily::tma_decode) {
+    if (!gemm_family_supported(t.family, arch))
+      throw Error(ErrorCode::unsupported, fmt::format("the tma_decode GEMM needs sm_90, not {}", arch.name()));
+    return jit::KernelSpec{"mxfp8_gemm_decode_tma", "mxjit::mxfp8_gemm_decode_tma_kernel",
+                           {{"rows", std::to_string(t.bm)},
+                            {"tokens", std::to_string(t.bn)},
+                            {"stages", std::to_string(t.stages)},
+                            {"out", out_type(out)}},
+                           arch};
+  }
   return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",
                          t.streaming ? "mxjit::mxfp8_gemm_stream_kernel" : "mxjit::mxfp8_gemm_mma_kernel",
                          mma_kernel_args(t, out), arch};
@@ -235,7 +301,9 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
 std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs = {gemm_kernel_spec(tile, out, arch)};
   if (tile.family == GemmFamily::wgmma_bf16) specs.push_back(dequantize_bf16_kernel_spec(arch));
-  if (!tile.streaming) specs.push_back(split_reduce_kernel_spec(out, arch));  // whether it splits depends on the GPU
+  // Whether a launch splits K, or shares row tiles, depends on the GPU.
+  if (tile.family == GemmFamily::tma_decode) specs.push_back(decode_reduce_kernel_spec(tile, out, arch));
+  else if (!tile.streaming) specs.push_back(split_reduce_kernel_spec(out, arch));
   return specs;
 }
 
@@ -321,7 +389,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   const TensorView& kb = swap ? a : b;
   const TensorView& kb_scales = swap ? a_scales : b_scales;
   const std::int64_t km = ka.shape[0], kn = kb.shape[0];
-  if (!tile.streaming && tile.family != GemmFamily::wgmma_bf16 && ceil_div(km, tile.bm) > 65535)  // grid.y
+  const bool two_d_grid = !tile.streaming && (tile.family == GemmFamily::mma || tile.family == GemmFamily::wgmma);
+  if (two_d_grid && ceil_div(km, tile.bm) > 65535)  // grid.y
     invalid_argument(fmt::format("gemm_mxfp8: {} = {} needs more than 65535 tiles of {} rows; split the batch",
                                  swap ? "N" : "M", km, tile.bm));
   const runtime::Kernel& kernel =
@@ -335,8 +404,9 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   p.b_scales = reinterpret_cast<const unsigned char*>(kb_scales.data);
   p.out = reinterpret_cast<void*>(out.data);
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
-  const bool split_k = plan.splits > 1 && !tile.streaming;
-  p.partials = split_k ? reinterpret_cast<float*>(workspace + plan.bf16_operand_bytes) : nullptr;
+  const bool split_k = plan.splits > 1 && two_d_grid;
+  p.partials = split_k || plan.decode_shared_tiles ? reinterpret_cast<float*>(workspace + plan.bf16_operand_bytes)
+                                                   : nullptr;
   p.m = static_cast<int>(km);
   p.n = static_cast<int>(kn);
   p.k = static_cast<int>(k);
@@ -349,10 +419,22 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   p.splits = plan.splits;
 
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
-  GemmTensorMaps maps{};  // wgmma_bf16's second parameter
+  GemmTensorMaps maps{};  // the TMA kernels' second parameter
   static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   if (tile.streaming) {  // one CTA per work tile
     config.grid[0] = static_cast<unsigned>(ceil_div(km, 16 * tile.warps_m / plan.splits));
+  } else if (tile.family == GemmFamily::tma_decode) {  // persistent; TMA views of the weights and tokens
+    p.decode = plan.decode;
+    config.grid[0] = static_cast<unsigned>(plan.decode.ctas);
+    const auto map_of = [&](const unsigned char* base, std::int64_t rows, long long ld, int box_rows) {
+      return runtime::encode_tensor_map(
+          {reinterpret_cast<std::uint64_t>(base), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,
+           {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(rows)}, {static_cast<std::uint64_t>(ld)}},
+          {static_cast<std::uint32_t>(k_tile), static_cast<std::uint32_t>(box_rows), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
+    };
+    const CUtensorMap weights = map_of(p.a, km, p.lda, tile.bm), tokens = map_of(p.b, kn, p.ldb, tile.bn);
+    std::memcpy(&maps.weights, &weights, sizeof(weights));
+    std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; a 1-D tile raster
     const std::int64_t tiles = ceil_div(km, tile.bm) * ceil_div(kn, tile.bn);
     if (tiles > 0x7FFFFFFF)
@@ -382,6 +464,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   void* args[] = {&p, &maps};  // kernels of one parameter ignore the second
   kernel.launch(config, args);
   if (split_k) launch_split_reduce(p, m, n, out.dtype, info, stream);
+  if (plan.decode_shared_tiles) launch_decode_reduce(tile, plan.tile, p, out.dtype, info.arch, stream);
 }
 
 }  // namespace ops

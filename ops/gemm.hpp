@@ -10,23 +10,25 @@
 #include "jit/tuning_db.hpp"
 #include "mxjit/gemm.hpp"
 #include "runtime/kernel.hpp"
+#include "templates/mxfp8_gemm_params.cuh"
 
 namespace mxjit::ops {
 
 // The GEMM kernel families: the portable mma.sync one (templates/mxfp8_gemm_mma.cuh and the streaming
 // decode kernel, sm_89 and newer; on sm_90 its fp8 mma runs as f16 HMMA with fp32 accumulation), fp8 wgmma
-// (templates/mxfp8_gemm_wgmma.cuh, sm_90a) and bf16 wgmma on dequantized operands (templates/
-// mxfp8_gemm_wgmma_bf16.cuh, sm_90a). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
+// (templates/mxfp8_gemm_wgmma.cuh, sm_90a), bf16 wgmma on dequantized operands (templates/
+// mxfp8_gemm_wgmma_bf16.cuh, sm_90a) and the TMA-fed decode kernel (templates/mxfp8_gemm_decode_tma.cuh,
+// sm_90, at most 16 tokens). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
 // alignment, errors up to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so it is never dispatched
-// (tests and tuning run it on request); wgmma_bf16 is exact and takes M > 16 on sm_90a.
-enum class GemmFamily { wgmma, mma, wgmma_bf16 };
+// (tests and tuning run it on request); on sm_90a tma_decode takes M <= 16 and wgmma_bf16 (exact) the rest.
+enum class GemmFamily { wgmma, mma, wgmma_bf16, tma_decode };
 bool gemm_family_supported(GemmFamily family, const jit::Arch& arch);
 
 // A set of kernel families: those dispatch may choose from on an arch, or one a caller forces.
 class GemmFamilies {
  public:
   GemmFamilies(GemmFamily only) : bits_(bit(only)) {}  // NOLINT: one family is a set
-  static GemmFamilies dispatched(const jit::Arch& arch);  // mma everywhere, plus wgmma_bf16 on sm_90a
+  static GemmFamilies dispatched(const jit::Arch& arch);  // mma, and on sm_90 tma_decode, on sm_90a wgmma_bf16
   bool contains(GemmFamily f) const { return (bits_ & bit(f)) != 0; }
   GemmFamilies with(GemmFamily f) const { return GemmFamilies(bits_ | bit(f)); }
 
@@ -38,6 +40,8 @@ class GemmFamilies {
 
 // One tile shape, in kernel coordinates (see weights_are_rows). wgmma and wgmma_bf16 tiles have one
 // (consumer) warpgroup per 64 rows (warps_m = bm / 64, warps_n = 1); wgmma_bf16 adds a producer warpgroup.
+// tma_decode tiles: bm weight rows (one consumer warp per 16, warps_m of them, plus a producer warp), bn
+// tokens, `stages` 128-deep stages in flight.
 struct GemmTile {
   GemmFamily family;
   int bm, bn, warps_m, warps_n, stages;
@@ -79,6 +83,13 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},  // few tokens: deep, to keep weights in flight
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
+    // Decode on sm_90: weights by TMA through `stages` shared-memory stages, persistent stream-K grid.
+    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 0},
+    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 0},
+    {GemmFamily::tma_decode, 128, 8, 8, 1, 6, true, 0},
+    {GemmFamily::tma_decode, 128, 16, 8, 1, 6, true, 0},
+    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8},
+    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16},
 };
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row
@@ -89,6 +100,10 @@ struct GemmPlan {
   int tile = 0;  // index into gemm_tiles
   int splits = 1;
   int k_tiles_per_split = 1;
+  // tma_decode: the persistent grid's walk, and whether some row tile is shared by CTAs (then the
+  // workspace holds two partials per CTA and a second launch sums them).
+  DecodeWork decode{};
+  bool decode_shared_tiles = false;
   // Workspace: the wgmma_bf16 family's dequantized activations (then one byte per token, padded to 256),
   // then the split-K partials and tile counters.
   std::uint64_t bf16_operand_bytes = 0;
@@ -122,7 +137,8 @@ void launch_gemm(std::optional<GemmFamilies> families, const TensorView& a, cons
                  std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
-// Everything a launch of `tile` may run: its kernel, the operand prepass for wgmma_bf16, the split-K sum.
+// Everything a launch of `tile` may run: its kernel, the operand prepass for wgmma_bf16, the split-K or
+// shared-tile sum.
 std::vector<jit::KernelSpec> gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch);
 // A launch of `tile`'s kernel on `stream`: its block and dynamic shared memory; the grid is the caller's.
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);

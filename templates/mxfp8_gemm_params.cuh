@@ -8,12 +8,30 @@
 
 namespace mxjit {
 
-// The wgmma_bf16 kernel's TMA views: the weights (kernel rows, fp8 [rows, K], boxes of 128 rows x 64
-// bytes) and the prepass's bf16 tokens ([tokens, ldb_bf16], boxes of BN rows x 64 elements, 128-byte
-// swizzle).
+// The TMA views of the kernels that take their operands by TMA. wgmma_bf16: the weights (kernel rows, fp8
+// [rows, K], boxes of 128 rows x 64 bytes) and the prepass's bf16 tokens ([tokens, ldb_bf16], boxes of BN
+// rows x 64 elements, 128-byte swizzle). tma_decode: the weights and the fp8 tokens, boxes of 128 bytes
+// of K by the tile's rows (or tokens), 128-byte swizzle.
 struct GemmTensorMaps {
   TensorMap weights;
   TensorMap tokens;
+};
+
+#ifdef __CUDACC__
+#define MXJIT_HOST_DEVICE __host__ __device__
+#else
+#define MXJIT_HOST_DEVICE
+#endif
+
+// The tma_decode kernel's persistent walk: `ctas` CTAs (at most `total`) share the `total` iterations,
+// (row tile, 128-deep K stage) pairs in tile-major order, `k_stages` per tile; CTA c takes iterations
+// [begin(c), begin(c + 1)), none of them empty.
+struct DecodeWork {
+  long long total;
+  int k_stages;
+  int ctas;
+  MXJIT_HOST_DEVICE long long begin(int c) const { return c * total / ctas; }
+  MXJIT_HOST_DEVICE int cta_of(long long i) const { return static_cast<int>(((i + 1) * ctas - 1) / total); }
 };
 
 struct GemmParams {
@@ -32,6 +50,7 @@ struct GemmParams {
   int lda_s, ldb_s;
   int k_tiles_per_split;          // K tiles of 128 each split walks; the last split may walk fewer
   int splits;
+  DecodeWork decode;              // tma_decode only
 };
 
 }  // namespace mxjit

@@ -71,13 +71,6 @@ __device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void*
          (1ull << 62);
 }
 
-// The first 1024-aligned byte at or after `raw` (dynamic shared memory), by pointer arithmetic on `raw`
-// itself: the compiler then still knows the result is shared memory and emits LDS/STS, not generic
-// loads (an integer round trip loses that).
-__device__ __forceinline__ unsigned char* align_shared_1024(unsigned char* raw) {
-  return raw + ((1024u - (shared_address(raw) & 1023u)) & 1023u);
-}
-
 __device__ __forceinline__ void fence_shared_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic writes -> tensor-core reads
 }

@@ -9,6 +9,13 @@ __device__ __forceinline__ unsigned int shared_address(const void* p) {
   return static_cast<unsigned int>(__cvta_generic_to_shared(p));
 }
 
+// The first 1024-aligned byte at or after `raw` (dynamic shared memory), by pointer arithmetic on `raw`
+// itself: the compiler then still knows the result is shared memory and emits LDS/STS, not generic
+// loads (an integer round trip loses that).
+__device__ __forceinline__ unsigned char* align_shared_1024(unsigned char* raw) {
+  return raw + ((1024u - (shared_address(raw) & 1023u)) & 1023u);
+}
+
 // An mbarrier whose phase completes after `count` arrivals; one thread initializes it, and a CTA-wide
 // barrier must follow before anyone else uses it.
 __device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned int count) {

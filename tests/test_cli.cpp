@@ -217,12 +217,14 @@ TEST(CliTest, WarmupForAModelThenAllHits) {
   ASSERT_EQ(first.code, 0) << first.out;
   EXPECT_CONTAINS(first.out, "attn.qkv_proj");
   EXPECT_CONTAINS(first.out, "N =   1280, K =   8192");
-  // quantize, a GEMM tile per token class, the prefill tile's operand prepass and split-K sum
+  // quantize, a GEMM tile per token class, the decode tile's shared-tile sum, the prefill tile's operand
+  // prepass and split-K sum
+  EXPECT_CONTAINS(first.out, "mxfp8_gemm_decode_reduce");
   EXPECT_CONTAINS(first.out, "mxfp8_dequantize_bf16");
   EXPECT_CONTAINS(first.out, "mxfp8_gemm_split_reduce");
-  EXPECT_CONTAINS(first.out, ": 5 compiled, 0 cache hits, 0 failed");
+  EXPECT_CONTAINS(first.out, ": 6 compiled, 0 cache hits, 0 failed");
   const CliResult second = run_cli("warmup --arch sm_90a --tp 8 --tokens 1,2048 --model " + quoted(model), dir.path().string());
-  EXPECT_CONTAINS(second.out, ": 0 compiled, 5 cache hits, 0 failed");
+  EXPECT_CONTAINS(second.out, ": 0 compiled, 6 cache hits, 0 failed");
   const CliResult bad = run_cli("warmup --arch sm_90a --tp 3 --model " + quoted(model), dir.path().string());
   EXPECT_NE(bad.code, 0);
   EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");
@@ -238,11 +240,11 @@ TEST(CliTest, WarmupSurvivesACrashingCompilerProcess) {
   EXPECT_CONTAINS(first.out, "FAILED  mxfp8_quantize");
   EXPECT_CONTAINS(first.out, "died of signal");
   EXPECT_CONTAINS(first.out, "its source is saved at");
-  EXPECT_CONTAINS(first.out, ": 1 compiled, 0 cache hits, 1 failed");  // the streaming GEMM tile
+  EXPECT_CONTAINS(first.out, ": 2 compiled, 0 cache hits, 1 failed");  // the decode GEMM tile and its sum
   const CliResult second = run_cli("warmup --arch sm_90a -j2 --shapes 4096:4096 --tokens 1", dir.path().string());
   EXPECT_EQ(second.code, 0) << second.out;
-  EXPECT_CONTAINS(second.out, ": 1 compiled, 1 cache hits, 0 failed");
-  EXPECT_CONTAINS(run_cli("cache verify", dir.path().string()).out, "2 good, 0 bad");
+  EXPECT_CONTAINS(second.out, ": 1 compiled, 2 cache hits, 0 failed");
+  EXPECT_CONTAINS(run_cli("cache verify", dir.path().string()).out, "3 good, 0 bad");
 }
 
 // A MoE model, cold then warm: the linear and MoE kernels (with no GPU, every grouped GEMM tile some

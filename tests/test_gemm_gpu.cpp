@@ -24,7 +24,20 @@ namespace mxjit::testing {
 namespace {
 
 const char* family_name(ops::GemmFamily family) {
-  return family == ops::GemmFamily::wgmma ? "wgmma" : family == ops::GemmFamily::wgmma_bf16 ? "wgmma_bf16" : "mma";
+  switch (family) {
+    case ops::GemmFamily::wgmma: return "wgmma";
+    case ops::GemmFamily::wgmma_bf16: return "wgmma_bf16";
+    case ops::GemmFamily::tma_decode: return "tma_decode";
+    default: return "mma";
+  }
+}
+
+// The most tokens a tile of the family holds (decode tiles hold bn; the others any M).
+std::int64_t family_max_tokens(ops::GemmFamily family) {
+  std::int64_t most = 0;
+  for (const ops::GemmTile& t : ops::gemm_tiles)
+    if (t.family == family) most = std::max(most, t.swap_ab ? std::int64_t{t.bn} : ops::any_m);
+  return most;
 }
 
 // Runs one GEMM (with `bias` when given) over an output filled with `poison` bytes; returns the output.
@@ -78,7 +91,8 @@ std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Oper
   return out;
 }
 
-// Every kernel family this GPU can run: wgmma and wgmma_bf16 on sm_90a, the portable mma.sync path everywhere.
+// Every kernel family this GPU can run: wgmma, wgmma_bf16 and tma_decode on sm_90a, the portable mma.sync
+// path everywhere. Shapes with more tokens than the family's tiles hold (tma_decode: 16) are left out.
 class GemmGpu : public GpuTest, public ::testing::WithParamInterface<ops::GemmFamily> {
  protected:
   void SetUp() override {
@@ -99,6 +113,7 @@ TEST_P(GemmGpu, IssueShapesBothOutputsWithAndWithoutBias) {
     for (std::int64_t n : {32, 2048, 4096 + 32}) {
       const Mxfp8Operand b = Mxfp8Operand::random(n, k, rng);
       for (std::int64_t m : {1, 7, 16, 64, 127, 128, 1000, 4096}) {
+        if (m > family_max_tokens(GetParam())) continue;
         const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng);
         const bool bias = (m + n) % 2 == 0;
         run(a, b, DType::bf16, bias, stream(), rng);
@@ -109,7 +124,9 @@ TEST_P(GemmGpu, IssueShapesBothOutputsWithAndWithoutBias) {
 
 TEST_P(GemmGpu, OddShapesAndDeepK) {
   std::mt19937_64 rng(fresh_seed());
-  for (auto [m, n, k] : {std::tuple{3, 1, 64}, {17, 9, 96}, {33, 131, 160}, {2, 28672, 4096}, {5, 4096, 14336}}) {
+  for (auto [m, n, k] : {std::tuple{3, 1, 64}, {17, 9, 96}, {33, 131, 160}, {2, 28672, 4096}, {5, 4096, 14336},
+                         {16, 1, 8192}, {11, 4133, 4160}}) {
+    if (m > family_max_tokens(GetParam())) continue;
     const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
     run(a, b, DType::bf16, true, stream(), rng);
   }
@@ -145,7 +162,8 @@ TEST_P(GemmGpu, TwoThreadsTwoStreams) {
         runtime::Stream own;
         std::mt19937_64 rng(fresh_seed() + t);
         for (int i = 0; i < 3; ++i) {
-          const Mxfp8Operand a = Mxfp8Operand::random(t ? 16 : 200, 1024, rng), b = Mxfp8Operand::random(512, 1024, rng);
+          const std::int64_t m = std::min<std::int64_t>(t ? 16 : 200, family_max_tokens(GetParam()));
+          const Mxfp8Operand a = Mxfp8Operand::random(m, 1024, rng), b = Mxfp8Operand::random(512, 1024, rng);
           run(a, b, t ? DType::fp16 : DType::bf16, i % 2 == 0, own.get(), rng);
         }
       } catch (const std::exception& e) {
@@ -168,11 +186,12 @@ void set_block(Mxfp8Operand& op, std::int64_t r, std::int64_t j, std::uint8_t sc
   }
 }
 
-// Every tile of the family that takes M tokens without swapping (the prefill tiles), or the heuristic's.
-std::vector<int> prefill_tiles(ops::GemmFamily family) {
+// Every tile of the family that holds M tokens: for M > 16 the prefill tiles, for fewer the decode ones too.
+std::vector<int> tiles_holding(ops::GemmFamily family, std::int64_t m) {
   std::vector<int> tiles;
   for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i)
-    if (ops::gemm_tiles[i].family == family && !ops::gemm_tiles[i].swap_ab) tiles.push_back(i);
+    if (ops::gemm_tiles[i].family == family && (!ops::gemm_tiles[i].swap_ab || ops::gemm_tiles[i].bn >= m))
+      tiles.push_back(i);
   return tiles;
 }
 
@@ -183,21 +202,21 @@ TEST_P(GemmGpu, ScaleBytesOutsideTheBf16FastRange) {
   std::mt19937_64 rng(fresh_seed());
   // 1. Every block of A scaled by 2^d and every block of B by 2^-d (all-zero blocks, scale byte 0, left
   //    alone): the products keep their size, but A's scale bytes reach ~225 and B's drop to ~5.
-  for (int d : {100, -100}) {
-    SCOPED_TRACE(fmt::format("A scales x 2^{}, B scales x 2^{}", d, -d));
-    Mxfp8Operand a = Mxfp8Operand::random(130, 1024, rng), b = Mxfp8Operand::random(300, 1024, rng);
+  for (auto [d, m] : {std::pair{100, 130}, {-100, 130}, {100, 9}, {-100, 16}}) {
+    SCOPED_TRACE(fmt::format("A scales x 2^{}, B scales x 2^{}, M = {}", d, -d, m));
+    Mxfp8Operand a = Mxfp8Operand::random(m, 1024, rng), b = Mxfp8Operand::random(300, 1024, rng);
     for (Mxfp8Operand* op : {&a, &b})
       for (std::int64_t r = 0; r < op->rows; ++r)
         for (std::int64_t j = 0; j < op->cols / 32; ++j) {
           const int s = op->scales[static_cast<std::size_t>(r * op->scale_stride + j)];
           if (s != 0) set_block(*op, r, j, static_cast<std::uint8_t>(s + (op == &a ? d : -d)), false);
         }
-    for (int tile : prefill_tiles(GetParam())) run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
+    for (int tile : tiles_holding(GetParam(), m)) run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
   }
   // 2. A few odd blocks in some tiles only, so that one launch mixes both paths: scale bytes 250 and 2
   //    over zeroed elements (the fast path keeps them), 9 (tiny values), 135 (large ones), 0 (values down
   //    to 2^-136); M and N not multiples of the tiles; and a deep K that splits.
-  for (auto [m, n, k] : {std::tuple{300, 300, 2048}, {64, 256, 8192}}) {
+  for (auto [m, n, k] : {std::tuple{300, 300, 2048}, {64, 256, 8192}, {13, 300, 2048}}) {
     SCOPED_TRACE(fmt::format("odd blocks, M={} N={} K={}", m, n, k));
     Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
     for (std::int64_t r = 0; r < std::min<std::int64_t>(40, m); ++r) set_block(a, r, 3, 250, true);
@@ -205,7 +224,7 @@ TEST_P(GemmGpu, ScaleBytesOutsideTheBf16FastRange) {
     for (std::int64_t r = 130; r < 140 && r < n; ++r) set_block(b, r, 11, 9, false);
     set_block(a, m / 2, 20, 135, false);
     set_block(a, m - 10, k / 32 - 2, 0, false);
-    for (int tile : prefill_tiles(GetParam())) {
+    for (int tile : tiles_holding(GetParam(), m)) {
       run_and_check(GetParam(), a, b, DType::bf16, true, stream(), rng, tile);
       run_and_check(GetParam(), a, b, DType::fp16, false, stream(), rng, tile);
     }
@@ -218,40 +237,43 @@ TEST_P(GemmGpu, ScaleBytesOutsideTheBf16FastRange) {
 TEST_P(GemmGpu, NanElementUnderAnOrdinaryScale) {
   if (GetParam() == ops::GemmFamily::wgmma) GTEST_SKIP() << "fp8 wgmma is checked by bound only";
   std::mt19937_64 rng(fresh_seed());
-  const std::int64_t m = 130, n = 300, k = 512, nan_row = 5, nan_col = 100, nan_scale_col = 200;
-  Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
-  for (auto [op, r, j, e, byte] : {std::tuple{&a, nan_row, 2, 7, 0x7F}, {&b, nan_col, 1, 3, 0xFF}}) {
-    std::size_t s = static_cast<std::size_t>(r * op->scale_stride + j);
-    if (op->scales[s] == 0) set_block(*op, r, j, 120, false);  // an ordinary scale byte for a zero block
-    op->q[static_cast<std::size_t>(r * k + 32 * j + e)] = static_cast<std::uint8_t>(byte);
-    set_block(*op, r, j, op->scales[s], false);
-  }
-  set_block(b, nan_scale_col, 4, 255, true);
-  for (int tile : prefill_tiles(GetParam())) {
-    SCOPED_TRACE(ops::gemm_tiles[tile].name());
-    // Poisoned with zeros: NaN is the expected value in some places here.
-    const std::vector<std::uint16_t> out = run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0x00, stream(), tile);
-    std::int64_t wrong = 0;
-    std::string first;
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j) {
-        const double got = to_double(DType::bf16, out[static_cast<std::size_t>(i * n + j)]);
-        bool ok;
-        if (i == nan_row || j == nan_col || j == nan_scale_col) {
-          ok = std::isnan(got);
-        } else {
-          const ElementCheck c =
-              check_gemm_element(&a.dequantized[i * k], &b.dequantized[j * k], k, nullptr, got, DType::bf16);
-          ok = c.ratio <= 1.0;
+  for (const std::int64_t m : {130, 7}) {  // prefill and decode tiles
+    const std::int64_t n = 300, k = 512, nan_row = 5, nan_col = 100, nan_scale_col = 200;
+    Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
+    for (auto [op, r, j, e, byte] : {std::tuple{&a, nan_row, 2, 7, 0x7F}, {&b, nan_col, 1, 3, 0xFF}}) {
+      std::size_t s = static_cast<std::size_t>(r * op->scale_stride + j);
+      if (op->scales[s] == 0) set_block(*op, r, j, 120, false);  // an ordinary scale byte for a zero block
+      op->q[static_cast<std::size_t>(r * k + 32 * j + e)] = static_cast<std::uint8_t>(byte);
+      set_block(*op, r, j, op->scales[s], false);
+    }
+    set_block(b, nan_scale_col, 4, 255, true);
+    for (int tile : tiles_holding(GetParam(), m)) {
+      SCOPED_TRACE(fmt::format("{}, M = {}", ops::gemm_tiles[tile].name(), m));
+      // Poisoned with zeros: NaN is the expected value in some places here.
+      const std::vector<std::uint16_t> out = run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0x00, stream(), tile);
+      std::int64_t wrong = 0;
+      std::string first;
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          const double got = to_double(DType::bf16, out[static_cast<std::size_t>(i * n + j)]);
+          bool ok;
+          if (i == nan_row || j == nan_col || j == nan_scale_col) {
+            ok = std::isnan(got);
+          } else {
+            const ElementCheck c =
+                check_gemm_element(&a.dequantized[i * k], &b.dequantized[j * k], k, nullptr, got, DType::bf16);
+            ok = c.ratio <= 1.0;
+          }
+          if (!ok && wrong++ == 0) first = fmt::format("out[{}, {}] = {}", i, j, got);
         }
-        if (!ok && wrong++ == 0) first = fmt::format("out[{}, {}] = {}", i, j, got);
-      }
-    EXPECT_EQ(wrong, 0) << "first: " << first;
+      EXPECT_EQ(wrong, 0) << "first: " << first;
+    }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GemmGpu,
-                         ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::wgmma_bf16, ops::GemmFamily::mma),
+                         ::testing::Values(ops::GemmFamily::wgmma, ops::GemmFamily::wgmma_bf16, ops::GemmFamily::mma,
+                                           ops::GemmFamily::tma_decode),
                          [](const auto& info) { return family_name(info.param); });
 
 }  // namespace

@@ -1,6 +1,12 @@
 // ops::plan_gemm on the CPU: the workspace of a plan holds what its launches write (the bf16 operand of
-// the prepass, then the split-K partials), for an H100's SM count and shared memory.
+// the prepass, then the split-K partials; the decode walk's partials), for an H100's SM count and shared
+// memory.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <vector>
 
 #include "ops/dequantize_bf16.hpp"
 #include "ops/gemm.hpp"
@@ -36,12 +42,58 @@ TEST(GemmPlan, PrepassRowsCoverKRoundedTo128AndAFlagByte) {
   EXPECT_EQ(ops::dequantize_bf16_bytes(3, 160), 3u * 256 * 2 + 256);
 }
 
-TEST(GemmPlan, DecodeNeedsNoWorkspace) {
+TEST(GemmPlan, PortableDecodeNeedsNoWorkspace) {
   for (std::int64_t m : {1, 16}) {
-    const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a")), m, 28672,
+    const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamilies::dispatched(jit::Arch::parse("sm_89")), m, 28672,
                                               4096, h100_sms, h100_smem_per_sm);
     EXPECT_TRUE(ops::gemm_tiles[plan.tile].streaming) << "M = " << m;
     EXPECT_EQ(plan.workspace_bytes, 0u) << "M = " << m;
+  }
+}
+
+// Hopper's decode walk, emulated on the CPU: every (row tile, K stage) iteration runs on exactly one CTA,
+// the CTAs' shares differ by at most one iteration, and every CTA that shares a row tile leaves its
+// partial in a slot of its own (0 for the tile it starts in, 1 for the one it ends in) that the second
+// launch finds; tiles walked whole by one CTA need neither.
+TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
+  const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
+  for (auto [m, n, k] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 28672, 4096}, {16, 28672, 4096},
+                         {8, 4096, 14336}, {1, 1280, 8192}, {3, 32, 32}, {16, 4096 + 32, 7168}, {1, 300, 2080}}) {
+    SCOPED_TRACE(::testing::Message() << "M = " << m << ", N = " << n << ", K = " << k);
+    const ops::GemmPlan plan = ops::plan_gemm(hopper, m, n, k, h100_sms, h100_smem_per_sm);
+    const ops::GemmTile& t = ops::gemm_tiles[plan.tile];
+    ASSERT_EQ(t.family, ops::GemmFamily::tma_decode);
+    EXPECT_GE(t.bn, m);
+    const DecodeWork& w = plan.decode;
+    EXPECT_EQ(w.k_stages, (k + 127) / 128);
+    EXPECT_EQ(w.total, (n + t.bm - 1) / t.bm * w.k_stages);
+    EXPECT_LE(w.ctas, w.total);
+    EXPECT_LE(w.ctas, 2 * h100_sms);
+    std::vector<int> runs(static_cast<std::size_t>(w.total), 0);
+    std::set<std::pair<int, int>> slots;  // (cta, slot) of every partial
+    bool shared = false;
+    for (int c = 0; c < w.ctas; ++c) {
+      const std::int64_t begin = w.begin(c), end = w.begin(c + 1);
+      EXPECT_LE(end - begin, w.total / w.ctas + 1);
+      EXPECT_GE(end - begin, w.total / w.ctas);
+      for (std::int64_t i = begin; i < end; ++i) {
+        ++runs[static_cast<std::size_t>(i)];
+        EXPECT_EQ(w.cta_of(i), c);
+      }
+    }
+    for (std::int64_t tile = 0; tile < w.total / w.k_stages; ++tile) {
+      const int first = w.cta_of(tile * w.k_stages), last = w.cta_of((tile + 1) * w.k_stages - 1);
+      if (first == last) continue;  // stored directly
+      shared = true;
+      for (int c = first; c <= last; ++c) {
+        const int slot = w.begin(c) / w.k_stages == tile ? 0 : 1;
+        EXPECT_TRUE(slots.insert({c, slot}).second) << "CTA " << c << " slot " << slot << " used twice";
+        if (slot == 1) EXPECT_EQ((w.begin(c + 1) - 1) / w.k_stages, tile);  // the tile it ends in
+      }
+    }
+    EXPECT_EQ(std::count(runs.begin(), runs.end(), 1), w.total);
+    EXPECT_EQ(plan.decode_shared_tiles, shared);
+    EXPECT_EQ(plan.workspace_bytes, shared ? static_cast<std::uint64_t>(w.ctas) * 2 * t.bn * t.bm * 4 : 0u);
   }
 }
 

@@ -51,6 +51,8 @@ TEST_P(QuantizeVariantCompiles, EveryGemmTileToCubinWithoutSpills) {
   };
   EXPECT_TRUE(compiled("mxfp8_gemm_split_reduce<"));
   EXPECT_EQ(compiled("mxfp8_dequantize_bf16<"), arch.arch_specific && arch.major == 9);
+  EXPECT_EQ(compiled("mxfp8_gemm_decode_tma<"), arch.major == 9);
+  EXPECT_EQ(compiled("mxfp8_gemm_decode_reduce<"), arch.major == 9);
 }
 
 TEST_P(QuantizeVariantCompiles, EveryGroupedGemmTileToCubinWithoutSpills) {

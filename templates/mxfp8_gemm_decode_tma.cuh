@@ -1,0 +1,240 @@
+// MXFP8 decode GEMM on sm_90 (at most 16 tokens): the weight streams through shared memory by TMA,
+// Stages deep, so the bytes in flight are set by the pipeline, not by registers.
+//
+// Decode is memory-bound: each weight byte is read once and the work per byte is small. What limits a
+// kernel is how many bytes it keeps in flight, and whether every SM stays busy to the end. Here:
+// - one producer warp issues, per 128-deep K stage, a TMA box of the tile's weight rows and one of the
+//   tokens (both 128-byte swizzled; rows past N, tokens past M and K past its end arrive as zeros), and
+//   the stage's scale words by cp.async; `full` and `empty` mbarriers hand the stages over, and no
+//   CTA-wide barrier sits in the loop;
+// - consumer warps of 16 weight rows each read their fragments with ldmatrix (conflict-free on the
+//   swizzle), release the slot at once, and compute: fp8 -> f16 in registers, two m16n8k16 f16 mma per
+//   32-deep scale block (exact products, fp32 sums), promoted with the power-of-two sa * sb (exact, as in
+//   mxfp8_gemm_mma.cuh);
+// - the grid is persistent and the work is split stream-K style: the (row tile, K stage) iterations,
+//   tile-major, are cut into one contiguous, equal range per CTA, so every SM streams the same number of
+//   bytes whatever N and K are. A tile whose K a CTA walks whole is stored directly; a tile shared by
+//   several CTAs leaves one fp32 partial per CTA, summed in CTA order by a second launch
+//   (mxfp8_gemm_decode_reduce.cuh; deterministic).
+// Kernel coordinates as the SwapAB GEMMs: p.a / p.m are the weights [N, K], p.b / p.n the tokens [M, K].
+#pragma once
+
+#include "mxfp8_gemm_common.cuh"
+#include "warp_specialization.cuh"
+
+namespace mxjit {
+
+template <int Rows, int Tokens>
+struct __align__(1024) DecodeStage {
+  unsigned char w[Rows * kGemmBK];    // weight rows of 128 bytes, 16-byte chunk c of row r at c ^ (r % 8)
+  unsigned char x[Tokens * kGemmBK];  // token rows, the same
+  unsigned int w_scales[Rows];        // the 4 scale bytes of the stage's blocks, per weight row
+  unsigned int x_scales[Tokens];
+};
+
+// Where CTA c leaves its fp32 partial of `tile` ([Tokens][Rows]): slot 0 for the tile it starts in,
+// slot 1 for the tile it ends in (a CTA that starts and ends in one tile uses slot 0 only).
+template <int Rows, int Tokens>
+__device__ __forceinline__ float* decode_partial(const GemmParams& p, int c, long long tile) {
+  const int slot = p.decode.begin(c) / p.decode.k_stages == tile ? 0 : 1;
+  return p.partials + (2ll * c + slot) * Tokens * Rows;
+}
+
+// 16-byte row `row` (0..7 within its matrix) of four 8x8 b16 matrices at the given addresses: thread
+// (g, t) receives bytes [4t, 4t + 4) of row g of matrix i in r[i].
+__device__ __forceinline__ void ldmatrix_x4(unsigned int (&r)[4], unsigned int address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+// Two e4m3 bytes (of the low or high half of w) as an f16x2, exactly; NaN stays NaN.
+__device__ __forceinline__ unsigned int e4m3x2_to_f16x2(unsigned int w, bool high) {
+  unsigned int d;
+  const unsigned short half = static_cast<unsigned short>(high ? w >> 16 : w & 0xFFFFu);
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(d) : "h"(half));
+  return d;
+}
+
+__device__ __forceinline__ void mma_f16_16x8x16(float (&d)[4], const unsigned int (&a)[4], unsigned int b0,
+                                                unsigned int b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The shared address of 16-byte chunk `chunk` of row `row` in a 128-byte-swizzled stage buffer.
+__device__ __forceinline__ unsigned int swizzled_chunk(const unsigned char* base, int row, int chunk) {
+  return shared_address(base) + row * kGemmBK + ((chunk ^ (row & 7)) << 4);
+}
+
+// One consumer warp's share of a landed stage: the fragments of its 16 weight rows and of all tokens.
+template <int Rows, int Tokens>
+struct DecodeFragments {
+  static constexpr int NT = Tokens / 8;  // n8 token tiles
+  unsigned int w[4][4];                  // per scale block: ldmatrix of rows 0-7 / 8-15, chunks 2b / 2b + 1
+  unsigned int x[NT][4][2];              // per token tile and block: chunks 2b / 2b + 1 of token g
+  unsigned int w_scales[2], x_scales[NT][2];
+
+  __device__ __forceinline__ void load(const DecodeStage<Rows, Tokens>& st, int warp, int lane) {
+    const int i = lane / 8, r = lane % 8;  // this lane addresses row r of matrix i
+#pragma unroll
+    for (int b = 0; b < 4; ++b) ldmatrix_x4(w[b], swizzled_chunk(st.w, warp * 16 + (i & 1) * 8 + r, 2 * b + i / 2));
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {  // blocks 2 half and 2 half + 1: chunks 4 half + i
+        unsigned int v[4];
+        ldmatrix_x4(v, swizzled_chunk(st.x, 8 * j + r, 4 * half + i));
+        x[j][2 * half][0] = v[0];
+        x[j][2 * half][1] = v[1];
+        x[j][2 * half + 1][0] = v[2];
+        x[j][2 * half + 1][1] = v[3];
+      }
+    const int g = lane / 4, t = lane % 4;
+    w_scales[0] = st.w_scales[warp * 16 + g];
+    w_scales[1] = st.w_scales[warp * 16 + g + 8];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      x_scales[j][0] = st.x_scales[8 * j + 2 * t];
+      x_scales[j][1] = st.x_scales[8 * j + 2 * t + 1];
+    }
+  }
+
+  // acc[j] += this stage's products: per block, the weight bytes converted once for all token tiles.
+  // Thread t holds K bytes [4t, 4t + 4) of chunks 2b and 2b + 1 in both operands; the f16 mma's K slots
+  // (2t, 2t + 1) and (2t + 8, 2t + 9) take the low and high byte pairs of one chunk, alike on both sides.
+  __device__ __forceinline__ void accumulate(float (&acc)[NT][4]) const {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      unsigned int a[2][4];
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {  // w[b][c * 2]: rows 0-7 of chunk 2b + c, w[b][c * 2 + 1]: rows 8-15
+        a[c][0] = e4m3x2_to_f16x2(w[b][2 * c], false);
+        a[c][1] = e4m3x2_to_f16x2(w[b][2 * c + 1], false);
+        a[c][2] = e4m3x2_to_f16x2(w[b][2 * c], true);
+        a[c][3] = e4m3x2_to_f16x2(w[b][2 * c + 1], true);
+      }
+      const float sw0 = e8m0_to_float((w_scales[0] >> (8 * b)) & 0xFFu);
+      const float sw1 = e8m0_to_float((w_scales[1] >> (8 * b)) & 0xFFu);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        float d[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+          mma_f16_16x8x16(d, a[c], e4m3x2_to_f16x2(x[j][b][c], false), e4m3x2_to_f16x2(x[j][b][c], true));
+        const float sx0 = e8m0_to_float((x_scales[j][0] >> (8 * b)) & 0xFFu);
+        const float sx1 = e8m0_to_float((x_scales[j][1] >> (8 * b)) & 0xFFu);
+        // d[0], d[1]: weight row g, tokens 2t, 2t + 1; d[2], d[3]: row g + 8. Zero-filled rows, tokens and
+        // blocks past K have scale bytes 0 (a finite factor); a NaN scale byte of real data gives NaN.
+        acc[j][0] = fmaf(d[0], sw0 * sx0, acc[j][0]);
+        acc[j][1] = fmaf(d[1], sw0 * sx1, acc[j][1]);
+        acc[j][2] = fmaf(d[2], sw1 * sx0, acc[j][2]);
+        acc[j][3] = fmaf(d[3], sw1 * sx1, acc[j][3]);
+      }
+    }
+  }
+};
+
+// The producer warp's copies of one stage (K bytes [k0, k0 + 128) of weight rows [row0, row0 + Rows) and
+// of all tokens): two TMA boxes from lane 0, the scale words by cp.async from every lane. Every lane
+// arrives on `full` once, when its copies land; lane 0 also arrives with the boxes' byte count.
+template <int Rows, int Tokens>
+__device__ __forceinline__ void decode_load_stage(DecodeStage<Rows, Tokens>& st, const GemmParams& p,
+                                                  const GemmTensorMaps& maps, int row0, int k0, int lane,
+                                                  unsigned long long* full) {
+  if (lane == 0) {
+    mbarrier_arrive_expect_tx(full, sizeof(st.w) + sizeof(st.x));
+    tma_load_2d(st.w, &maps.weights, k0, row0, full);
+    tma_load_2d(st.x, &maps.tokens, k0, 0, full);
+  }
+  const int blocks = min((p.k - k0) / 32, 4);
+  for (int r = lane; r < Rows + Tokens; r += 32) {
+    const bool weight = r < Rows;
+    const int row = weight ? row0 + r : r - Rows;
+    const bool in = row < (weight ? p.m : p.n);
+    const unsigned char* src = weight ? p.a_scales + row * static_cast<long long>(p.lda_s)
+                                      : p.b_scales + row * static_cast<long long>(p.ldb_s);
+    cp_async<4>(weight ? &st.w_scales[r] : &st.x_scales[r - Rows], in ? src + k0 / 32 : p.a_scales, in ? blocks : 0);
+  }
+  mbarrier_arrive_on_cp_async(full);
+}
+
+// Threads: Rows / 16 consumer warps, then the producer warp.
+template <int Rows, int Tokens, int Stages, class Out>
+__global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(const GemmParams p,
+                                                                              const __grid_constant__ GemmTensorMaps maps) {
+  static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16) && Stages >= 2, "tile shape");
+  constexpr int Consumers = Rows / 16;
+  using Stage = DecodeStage<Rows, Tokens>;
+  extern __shared__ unsigned char smem_raw[];
+  Stage* stages = reinterpret_cast<Stage*>(align_shared_1024(smem_raw));
+  __shared__ unsigned long long full[Stages], empty[Stages];
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (threadIdx.x == 0)
+    for (int s = 0; s < Stages; ++s) {
+      mbarrier_init(&full[s], 32 + 1);        // every producer lane's cp.async, and lane 0's expect_tx
+      mbarrier_init(&empty[s], Consumers);    // one arrival per consumer warp
+    }
+  __syncthreads();
+
+  const DecodeWork& work = p.decode;
+  const long long begin = work.begin(blockIdx.x), end = work.begin(blockIdx.x + 1);
+
+  if (warp == Consumers) {  // the producer: stage n in slot n % Stages
+    long long n = 0;
+#pragma unroll 1
+    for (long long it = begin; it < end; ++it, ++n) {
+      const int slot = static_cast<int>(n % Stages);
+      mbarrier_wait(&empty[slot], ((n / Stages) & 1) ^ 1);  // a fresh barrier's "previous" phase is complete
+      const long long tile = it / work.k_stages;
+      decode_load_stage(stages[slot], p, maps, static_cast<int>(tile * Rows),
+                        static_cast<int>(it - tile * work.k_stages) * kGemmBK, lane, &full[slot]);
+    }
+    cp_async_commit();  // the scale copies land before the warp exits
+    cp_async_wait<0>();
+    return;
+  }
+
+  using Fragments = DecodeFragments<Rows, Tokens>;
+  const int g = lane / 4, t = lane % 4;
+  const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
+  unsigned short* out = static_cast<unsigned short*>(p.out);
+  long long n = 0;
+#pragma unroll 1
+  for (long long it = begin; it < end;) {  // one segment: the iterations of one tile
+    const long long tile = it / work.k_stages, tile_begin = tile * work.k_stages;
+    const long long segment_end = min(end, tile_begin + work.k_stages);
+    const bool whole = it == tile_begin && segment_end == tile_begin + work.k_stages;
+    float acc[Fragments::NT][4] = {};
+#pragma unroll 1
+    for (; it < segment_end; ++it, ++n) {
+      const int slot = static_cast<int>(n % Stages);
+      mbarrier_wait(&full[slot], (n / Stages) & 1);
+      Fragments f;
+      f.load(stages[slot], warp, lane);
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&empty[slot]);  // the fragments are in registers: refill the slot
+      f.accumulate(acc);
+    }
+    const int row0 = static_cast<int>(tile * Rows);
+    float* partial = whole ? nullptr : decode_partial<Rows, Tokens>(p, blockIdx.x, tile);
+#pragma unroll
+    for (int j = 0; j < Fragments::NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = warp * 16 + g + 8 * (e / 2), token = 8 * j + 2 * t + e % 2, row = row0 + r;
+        if (partial) {
+          partial[token * Rows + r] = acc[j][e];
+        } else if (row < p.m && token < p.n) {
+          const float v = bias ? acc[j][e] + Out::to_float(bias[row]) : acc[j][e];
+          out[static_cast<long long>(token) * p.ldo + row] = Out::from_float(v);
+        }
+      }
+  }
+}
+
+}  // namespace mxjit

@@ -92,6 +92,15 @@ TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
       }
     }
     EXPECT_EQ(std::count(runs.begin(), runs.end(), 1), w.total);
+    // The second launch (one CTA per boundary between shares) sums each shared tile exactly once.
+    std::vector<int> summed(static_cast<std::size_t>(w.total / w.k_stages), 0);
+    for (int c = 1; c < w.ctas; ++c) {
+      const std::int64_t i = w.begin(c), tile = i / w.k_stages;
+      if (i % w.k_stages != 0 && w.cta_of(i - 1) == w.cta_of(tile * w.k_stages)) ++summed[static_cast<std::size_t>(tile)];
+    }
+    for (std::int64_t tile = 0; tile < w.total / w.k_stages; ++tile)
+      EXPECT_EQ(summed[static_cast<std::size_t>(tile)],
+                w.cta_of(tile * w.k_stages) != w.cta_of((tile + 1) * w.k_stages - 1) ? 1 : 0) << "tile " << tile;
     EXPECT_EQ(plan.decode_shared_tiles, shared);
     EXPECT_EQ(plan.workspace_bytes, shared ? static_cast<std::uint64_t>(w.ctas) * 2 * t.bn * t.bm * 4 : 0u);
   }

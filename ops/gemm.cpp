@@ -169,6 +169,16 @@ int gemm_tile_for(GemmFamilies families, std::int64_t m) {
   return best;
 }
 
+int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm) {
+  const int per_sm = std::min<int>(smem_per_sm / static_cast<int>(tile.smem_bytes() + 1024),  // 1 KB: system use
+                                   2048 / static_cast<int>(tile.threads()));
+  return std::max(1, per_sm) * sm_count;
+}
+
+std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas) {
+  return static_cast<std::uint64_t>(ctas) * 2 * tile.bn * tile.bm * 4;
+}
+
 int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k, int sm_count) {
   const std::int64_t k_groups = ceil_div(k, k_tile);
   int splits = 1;
@@ -183,15 +193,13 @@ namespace {
 // contiguous share of the (row tile, K stage) iterations; a row tile is shared when a share boundary
 // falls inside it.
 void plan_decode(const GemmTile& t, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm, GemmPlan& plan) {
-  const std::int64_t per_sm =
-      std::max<std::int64_t>(1, std::min<std::int64_t>(smem_per_sm / (t.smem_bytes() + 1024), 2048 / t.threads()));
   plan.decode.k_stages = static_cast<int>(ceil_div(k, k_tile));
   plan.decode.total = ceil_div(n, t.bm) * plan.decode.k_stages;
-  plan.decode.ctas = static_cast<int>(std::min<std::int64_t>(plan.decode.total, per_sm * sm_count));
-  for (std::int64_t c = 1; c < plan.decode.ctas; ++c)
-    plan.decode_shared_tiles |= plan.decode.begin(static_cast<int>(c)) % plan.decode.k_stages != 0;
-  if (plan.decode_shared_tiles)
-    plan.workspace_bytes = static_cast<std::uint64_t>(plan.decode.ctas) * 2 * t.bn * t.bm * 4;
+  plan.decode.ctas =
+      static_cast<int>(std::min<std::int64_t>(plan.decode.total, decode_tma_ctas(t, sm_count, smem_per_sm)));
+  for (int c = 1; c < plan.decode.ctas; ++c)
+    plan.decode_shared_tiles |= plan.decode.begin(c) % plan.decode.k_stages != 0;
+  if (plan.decode_shared_tiles) plan.workspace_bytes = decode_tma_partial_bytes(t, plan.decode.ctas);
 }
 
 }  // namespace

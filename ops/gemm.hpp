@@ -92,6 +92,11 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16},
 };
 
+// A tma_decode tile's persistent grid on a GPU of `sm_count` SMs with `smem_per_sm` bytes of shared memory
+// each (one CTA per slot), and the workspace the partials of its shared row tiles take (two per CTA).
+int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm);
+std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas);
+
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row
 // groups than twice the SMs can take at once and each warp keeps at least two 128-deep K groups.
 int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k, int sm_count);

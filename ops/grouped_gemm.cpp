@@ -1,6 +1,7 @@
 #include "ops/grouped_gemm.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include "ops/kernel_table.hpp"
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
+#include "runtime/tensor_map.hpp"
 #include "templates/mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -22,6 +24,47 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 KernelTable<tile_count * 2>& grouped_kernels() {
   static KernelTable<tile_count * 2> table;
   return table;
+}
+
+const char* out_type(DType out) { return out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"; }
+
+jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
+  return jit::KernelSpec{"mxfp8_grouped_gemm_decode_reduce", "mxjit::mxfp8_grouped_gemm_decode_reduce_kernel",
+                         {{"rows", std::to_string(t.bm)}, {"tokens", std::to_string(t.bn)}, {"out", out_type(out)}},
+                         arch};
+}
+
+// tma_decode: the persistent walk (one CTA per SM slot) with the experts' weights through a 3-D TMA map,
+// then the second launch over the boundaries between CTA shares (which tiles are shared is known only on
+// the device).
+void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmParams& p, const TensorView& w, DType out,
+                           const runtime::DeviceInfo& info, std::uint64_t workspace, CUstream stream,
+                           const runtime::Kernel& kernel) {
+  p.decode_ctas = decode_tma_ctas(tile, info.sm_count, info.smem_per_sm);
+  p.partials = reinterpret_cast<float*>(workspace);
+  const CUtensorMap map = runtime::encode_tensor_map(
+      {reinterpret_cast<std::uint64_t>(p.b), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
+       {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(w.shape[0])},
+       {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},
+      {128, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
+  TensorMap weights;
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
+  std::memcpy(&weights, &map, sizeof(map));
+  runtime::LaunchConfig config = tile_launch_config(tile, stream);
+  config.grid[0] = static_cast<unsigned>(p.decode_ctas);
+  void* args[] = {&p, &weights};
+  kernel.launch(config, args);
+  if (p.decode_ctas < 2) return;
+  static KernelTable<tile_count * 2> reduce_kernels;
+  const runtime::Kernel& reduce =
+      reduce_kernels.get(runtime::current_device(), tile_index * 2 + (out == DType::fp16 ? 1 : 0), {256, 0},
+                         [&] { return decode_reduce_kernel_spec(tile, out, info.arch); });
+  runtime::LaunchConfig reduce_config;
+  reduce_config.grid[0] = static_cast<unsigned>(p.decode_ctas - 1);
+  reduce_config.block[0] = 256;
+  reduce_config.stream = stream;
+  void* reduce_args[] = {&p};
+  reduce.launch(reduce_config, reduce_args);
 }
 
 // [E, rows, cols] with unit column stride, rows `row_align` bytes apart, experts a multiple of it apart.
@@ -59,8 +102,12 @@ int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows) {
   return best;
 }
 
-std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k) {
-  return tile.family == GemmFamily::wgmma_bf16 ? dequantize_bf16_bytes(a_rows, k) : 0;
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k, int sm_count,
+                                           int smem_per_sm) {
+  if (tile.family == GemmFamily::wgmma_bf16) return dequantize_bf16_bytes(a_rows, k);
+  if (tile.family == GemmFamily::tma_decode)
+    return decode_tma_partial_bytes(tile, decode_tma_ctas(tile, sm_count, smem_per_sm));
+  return 0;
 }
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
@@ -73,6 +120,16 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
     return jit::KernelSpec{"mxfp8_grouped_gemm_wgmma_bf16", "mxjit::mxfp8_grouped_gemm_wgmma_bf16_kernel",
                            wgmma_kernel_args(t, out), arch};
   }
+  if (t.family == GemmFamily::tma_decode) {
+    if (!gemm_family_supported(t.family, arch))
+      throw Error(ErrorCode::unsupported, fmt::format("the grouped tma_decode GEMM needs sm_90, not {}", arch.name()));
+    return jit::KernelSpec{"mxfp8_grouped_gemm_decode_tma", "mxjit::mxfp8_grouped_gemm_decode_tma_kernel",
+                           {{"rows", std::to_string(t.bm)},
+                            {"tokens", std::to_string(t.bn)},
+                            {"stages", std::to_string(t.stages)},
+                            {"out", out_type(out)}},
+                           arch};
+  }
   return jit::KernelSpec{"mxfp8_grouped_gemm",
                          t.streaming ? "mxjit::mxfp8_grouped_gemm_stream_kernel" : "mxjit::mxfp8_grouped_gemm_kernel",
                          mma_kernel_args(t, out), arch};
@@ -81,6 +138,7 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
 std::vector<jit::KernelSpec> grouped_gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch) {
   std::vector<jit::KernelSpec> specs = {grouped_gemm_kernel_spec(tile, out, arch)};
   if (tile.family == GemmFamily::wgmma_bf16) specs.push_back(dequantize_bf16_kernel_spec(arch));
+  if (tile.family == GemmFamily::tma_decode) specs.push_back(decode_reduce_kernel_spec(tile, out, arch));
   return specs;
 }
 
@@ -145,16 +203,21 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const int device = runtime::current_device();
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
-  // Without room for the bf16 operand, the portable tiles.
-  const GemmFamilies dispatched = GemmFamilies::dispatched(info.arch);
-  const bool room = workspace != 0 && workspace_bytes >= dequantize_bf16_bytes(a.shape[0], k);
-  const int tile_index = tile_override >= 0 ? tile_override
-                                            : grouped_gemm_tile_for(room ? dispatched : GemmFamily::mma, typical);
+  // Without room for the chosen tile's workspace, the portable tiles (which need none).
+  const auto needs = [&](int t) {
+    return grouped_gemm_workspace_bytes(grouped_gemm_tiles[t], a.shape[0], k, info.sm_count, info.smem_per_sm);
+  };
+  int tile_index = tile_override;
+  if (tile_index < 0) {
+    tile_index = grouped_gemm_tile_for(GemmFamilies::dispatched(info.arch), typical);
+    if (needs(tile_index) > 0 && (workspace == 0 || workspace_bytes < needs(tile_index)))
+      tile_index = grouped_gemm_tile_for(GemmFamily::mma, typical);
+  }
   const GemmTile& tile = grouped_gemm_tiles[tile_index];
   if (!gemm_family_supported(tile.family, info.arch))
     throw Error(ErrorCode::unsupported, fmt::format("grouped_gemm_mxfp8: tile {} needs sm_90a; this GPU is {}",
                                                     tile.name(), info.arch.name()));
-  const std::uint64_t needed = grouped_gemm_workspace_bytes(tile, a.shape[0], k);
+  const std::uint64_t needed = needs(tile_index);
   if (needed > 0 && (workspace == 0 || workspace_bytes < needed))
     invalid_argument(fmt::format("grouped_gemm_mxfp8: tile {} needs {} bytes of workspace, got {}", tile.name(), needed,
                                  workspace == 0 ? 0 : workspace_bytes));
@@ -194,6 +257,10 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     dequantize_bf16(a, a_scales, workspace, stream);
   }
 
+  if (tile.family == GemmFamily::tma_decode) {
+    launch_grouped_decode(tile, tile_index, p, w, out.dtype, info, workspace, stream, kernel);
+    return;
+  }
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have. The
   // warp-specialized wgmma_bf16 kernel takes one work tile per CTA: as many CTAs as the bound.
   const int token_tile = tile.weights_are_rows() ? tile.bn : tile.bm;
@@ -224,7 +291,13 @@ std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64
   if (a_rows < 0 || k < 32 || k % 32 != 0)
     ops::invalid_argument(fmt::format("grouped_gemm_mxfp8_workspace_bytes: need A >= 0 rows and K a positive multiple "
                                       "of 32, got A = {}, K = {}", a_rows, k));
-  return ops::dequantize_bf16_bytes(a_rows, k);
+  std::uint64_t bytes = ops::dequantize_bf16_bytes(a_rows, k);
+  if (runtime::device_count() == 0) return bytes;  // sized for a GPU when there is one
+  const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
+  for (const ops::GemmTile& t : ops::grouped_gemm_tiles)
+    if (ops::GemmFamilies::dispatched(info.arch).contains(t.family))
+      bytes = std::max(bytes, ops::grouped_gemm_workspace_bytes(t, a_rows, k, info.sm_count, info.smem_per_sm));
+  return bytes;
 }
 
 void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,

@@ -10,7 +10,8 @@
 
 namespace mxjit::ops {
 
-// Tiles of templates/mxfp8_grouped_gemm.cuh (mma.sync, and the streaming decode kernel) and of
+// Tiles of templates/mxfp8_grouped_gemm.cuh (mma.sync, and the streaming decode kernel), of
+// templates/mxfp8_grouped_gemm_decode_tma.cuh (decode on sm_90) and of
 // templates/mxfp8_grouped_gemm_wgmma_bf16.cuh (prefill on sm_90a), in kernel coordinates as for the dense
 // GEMM (GemmTile::weights_are_rows). max_tokens here bounds the typical rows per expert the tile is
 // chosen for; equal bounds go to the later row.
@@ -26,23 +27,28 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},   // few tokens: deep, to keep weights in flight
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
+    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8},       // decode: weights by TMA, stream-K shares
+    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16},
 };
 
 // The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): among the tiles of
 // `families`, the smallest max_tokens that holds them.
 int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows);
 
-// Workspace bytes a launch of `tile` needs for a token-side operand of `a_rows` rows of K (the wgmma_bf16
-// tiles' dequantized operand; 0 for the others).
-std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k);
+// Workspace bytes a launch of `tile` needs for a token-side operand of `a_rows` rows of K on a GPU of
+// `sm_count` SMs with `smem_per_sm` bytes of shared memory each: the wgmma_bf16 tiles' dequantized
+// operand, the tma_decode tiles' partials; 0 for the others.
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k, int sm_count,
+                                           int smem_per_sm);
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
-// Everything one launch of `tile` runs: its kernel, and the operand prepass for wgmma_bf16.
+// Everything one launch of `tile` runs: its kernel, and the operand prepass for wgmma_bf16 or the
+// shared-tile sum for tma_decode.
 std::vector<jit::KernelSpec> grouped_gemm_launch_kernel_specs(const GemmTile& tile, DType out, const jit::Arch& arch);
 std::vector<jit::KernelSpec> all_grouped_gemm_kernel_specs(const jit::Arch& arch);
 
 // grouped_gemm_mxfp8 with the tile chosen by the caller (tests run every tile); -1 = the heuristic over
-// the families dispatched on this GPU that fit `workspace_bytes` of workspace.
+// the families dispatched on this GPU, or the portable one where its tile's workspace does not fit.
 void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                          const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
                          const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes,

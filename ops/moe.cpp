@@ -115,12 +115,15 @@ Mxfp8MoE::Mxfp8MoE(std::int64_t num_experts, std::int64_t top_k, std::int64_t hi
   s.h_or_y = runtime::DeviceBuffer(bytes(pairs * std::max(2 * i, h), params_dtype));
   s.a_q = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * i));
   s.a_scales = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * round_up(i / 32, 4)));
-  // Only where max_tokens reaches a tile that dequantizes its operand (the tile grows with T).
-  const jit::Arch arch = runtime::gpu_available() ? runtime::device_info(runtime::current_device()).arch
-                                                  : jit::Arch::parse("sm_90a");
-  const ops::GemmTile& largest = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(t, top_k, global, arch)];
-  const std::uint64_t workspace = std::max(ops::grouped_gemm_workspace_bytes(largest, t, h),
-                                           ops::grouped_gemm_workspace_bytes(largest, pairs, i));
+  // The grouped GEMMs' workspace at every T up to max_tokens (the tile grows with T, ops/moe_plan.hpp): the
+  // decode tiles' partials, the prefill tiles' dequantized operand.
+  const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
+  std::uint64_t workspace = 0;
+  for (std::int64_t tokens = 1; tokens <= t; ++tokens) {
+    const ops::GemmTile& tile = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(tokens, top_k, global, info.arch)];
+    for (auto [rows, k] : {std::pair{tokens, h}, std::pair{tokens * top_k, i}})
+      workspace = std::max(workspace, ops::grouped_gemm_workspace_bytes(tile, rows, k, info.sm_count, info.smem_per_sm));
+  }
   if (workspace > 0) s.gemm_workspace = runtime::DeviceBuffer(static_cast<std::size_t>(workspace));
 }
 

@@ -32,12 +32,12 @@ struct __align__(1024) DecodeStage {
   unsigned int x_scales[Tokens];
 };
 
-// Where CTA c leaves its fp32 partial of `tile` ([Tokens][Rows]): slot 0 for the tile it starts in,
-// slot 1 for the tile it ends in (a CTA that starts and ends in one tile uses slot 0 only).
+// Where in the partials CTA c of the walk leaves its fp32 partial of `tile` ([Tokens][Rows]): slot 0 for
+// the tile it starts in, slot 1 for the tile it ends in (a CTA that starts and ends in one tile uses slot 0).
 template <int Rows, int Tokens>
-__device__ __forceinline__ float* decode_partial(const GemmParams& p, int c, long long tile) {
-  const int slot = p.decode.begin(c) / p.decode.k_stages == tile ? 0 : 1;
-  return p.partials + (2ll * c + slot) * Tokens * Rows;
+__device__ __forceinline__ long long decode_partial(const DecodeWork& work, int c, long long tile) {
+  const int slot = work.begin(c) / work.k_stages == tile ? 0 : 1;
+  return (2ll * c + slot) * Tokens * Rows;
 }
 
 // 16-byte row `row` (0..7 within its matrix) of four 8x8 b16 matrices at the given addresses: thread
@@ -138,61 +138,63 @@ struct DecodeFragments {
   }
 };
 
-// The producer warp's copies of one stage (K bytes [k0, k0 + 128) of weight rows [row0, row0 + Rows) and
-// of all tokens): two TMA boxes from lane 0, the scale words by cp.async from every lane. Every lane
-// arrives on `full` once, when its copies land; lane 0 also arrives with the boxes' byte count.
-template <int Rows, int Tokens>
-__device__ __forceinline__ void decode_load_stage(DecodeStage<Rows, Tokens>& st, const GemmParams& p,
-                                                  const GemmTensorMaps& maps, int row0, int k0, int lane,
-                                                  unsigned long long* full) {
-  if (lane == 0) {
-    mbarrier_arrive_expect_tx(full, sizeof(st.w) + sizeof(st.x));
-    tma_load_2d(st.w, &maps.weights, k0, row0, full);
-    tma_load_2d(st.x, &maps.tokens, k0, 0, full);
-  }
-  const int blocks = min((p.k - k0) / 32, 4);
+// The scale words of the stage's 4 blocks (K bytes [k0, k0 + 128)) by cp.async from the producer lanes:
+// weight row r of the tile from w_scales + w_row(r) ld_w, token r from x_scales + x_row(r) ld_x (a row
+// of -1: zeros, as for blocks past K).
+template <int Rows, int Tokens, class WeightRow, class TokenRow>
+__device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st, const unsigned char* w_scales,
+                                                   long long ld_w, const WeightRow& w_row, const unsigned char* x_scales,
+                                                   long long ld_x, const TokenRow& x_row, int k, int k0, int lane) {
+  const int blocks = min((k - k0) / 32, 4);
   for (int r = lane; r < Rows + Tokens; r += 32) {
     const bool weight = r < Rows;
-    const int row = weight ? row0 + r : r - Rows;
-    const bool in = row < (weight ? p.m : p.n);
-    const unsigned char* src = weight ? p.a_scales + row * static_cast<long long>(p.lda_s)
-                                      : p.b_scales + row * static_cast<long long>(p.ldb_s);
-    cp_async<4>(weight ? &st.w_scales[r] : &st.x_scales[r - Rows], in ? src + k0 / 32 : p.a_scales, in ? blocks : 0);
+    const int row = weight ? w_row(r) : x_row(r - Rows);
+    const unsigned char* src = weight ? w_scales + row * ld_w : x_scales + row * ld_x;
+    cp_async<4>(weight ? &st.w_scales[r] : &st.x_scales[r - Rows], row >= 0 ? src + k0 / 32 : w_scales,
+                row >= 0 ? blocks : 0);
   }
-  mbarrier_arrive_on_cp_async(full);
 }
 
-// Threads: Rows / 16 consumer warps, then the producer warp.
-template <int Rows, int Tokens, int Stages, class Out>
-__global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(const GemmParams p,
-                                                                              const __grid_constant__ GemmTensorMaps maps) {
+// One CTA's share of the walk, both roles (threads: Rows / 16 consumer warps, then the producer warp).
+// The operands come from `walk`, which names what a work tile is and moves its data:
+//   Tile tile(long long index)               the work tile of that index (tile-major order)
+//   void load(Stage&, const Tile&, int k0, int lane, unsigned long long* full)
+//                                            the producer lanes' copies of one stage; every lane arrives
+//                                            on `full` once (32 + 1 arrivals with lane 0's expect_tx)
+//   void store(const Tile&, int r, int token, float v)
+//                                            a finished element: weight row r of the tile, token `token`
+// Tiles the CTA walks whole are stored; those it shares leave partials (decode_partial) for the second
+// launch.
+template <int Rows, int Tokens, int Stages, class Walk>
+__device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const DecodeWork& work, float* partials,
+                                                const Walk& walk) {
   static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16) && Stages >= 2, "tile shape");
   constexpr int Consumers = Rows / 16;
   using Stage = DecodeStage<Rows, Tokens>;
-  extern __shared__ unsigned char smem_raw[];
   Stage* stages = reinterpret_cast<Stage*>(align_shared_1024(smem_raw));
   __shared__ unsigned long long full[Stages], empty[Stages];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0)
     for (int s = 0; s < Stages; ++s) {
-      mbarrier_init(&full[s], 32 + 1);        // every producer lane's cp.async, and lane 0's expect_tx
-      mbarrier_init(&empty[s], Consumers);    // one arrival per consumer warp
+      mbarrier_init(&full[s], 32 + 1);      // every producer lane's cp.async, and lane 0's expect_tx
+      mbarrier_init(&empty[s], Consumers);  // one arrival per consumer warp
     }
   __syncthreads();
-
-  const DecodeWork& work = p.decode;
   const long long begin = work.begin(blockIdx.x), end = work.begin(blockIdx.x + 1);
 
   if (warp == Consumers) {  // the producer: stage n in slot n % Stages
     long long n = 0;
 #pragma unroll 1
-    for (long long it = begin; it < end; ++it, ++n) {
-      const int slot = static_cast<int>(n % Stages);
-      mbarrier_wait(&empty[slot], ((n / Stages) & 1) ^ 1);  // a fresh barrier's "previous" phase is complete
-      const long long tile = it / work.k_stages;
-      decode_load_stage(stages[slot], p, maps, static_cast<int>(tile * Rows),
-                        static_cast<int>(it - tile * work.k_stages) * kGemmBK, lane, &full[slot]);
+    for (long long it = begin; it < end;) {
+      const long long index = it / work.k_stages, tile_end = min(end, (index + 1) * work.k_stages);
+      const auto tile = walk.tile(index);
+#pragma unroll 1
+      for (; it < tile_end; ++it, ++n) {
+        const int slot = static_cast<int>(n % Stages);
+        mbarrier_wait(&empty[slot], ((n / Stages) & 1) ^ 1);  // a fresh barrier's "previous" phase is complete
+        walk.load(stages[slot], tile, static_cast<int>(it - index * work.k_stages) * kGemmBK, lane, &full[slot]);
+      }
     }
     cp_async_commit();  // the scale copies land before the warp exits
     cp_async_wait<0>();
@@ -201,12 +203,10 @@ __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(co
 
   using Fragments = DecodeFragments<Rows, Tokens>;
   const int g = lane / 4, t = lane % 4;
-  const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
-  unsigned short* out = static_cast<unsigned short*>(p.out);
   long long n = 0;
 #pragma unroll 1
   for (long long it = begin; it < end;) {  // one segment: the iterations of one tile
-    const long long tile = it / work.k_stages, tile_begin = tile * work.k_stages;
+    const long long index = it / work.k_stages, tile_begin = index * work.k_stages;
     const long long segment_end = min(end, tile_begin + work.k_stages);
     const bool whole = it == tile_begin && segment_end == tile_begin + work.k_stages;
     float acc[Fragments::NT][4] = {};
@@ -220,21 +220,76 @@ __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(co
       if (lane == 0) mbarrier_arrive(&empty[slot]);  // the fragments are in registers: refill the slot
       f.accumulate(acc);
     }
-    const int row0 = static_cast<int>(tile * Rows);
-    float* partial = whole ? nullptr : decode_partial<Rows, Tokens>(p, blockIdx.x, tile);
+    const auto tile = walk.tile(index);
+    float* partial = whole ? nullptr : partials + decode_partial<Rows, Tokens>(work, blockIdx.x, index);
 #pragma unroll
     for (int j = 0; j < Fragments::NT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int r = warp * 16 + g + 8 * (e / 2), token = 8 * j + 2 * t + e % 2, row = row0 + r;
-        if (partial) {
-          partial[token * Rows + r] = acc[j][e];
-        } else if (row < p.m && token < p.n) {
-          const float v = bias ? acc[j][e] + Out::to_float(bias[row]) : acc[j][e];
-          out[static_cast<long long>(token) * p.ldo + row] = Out::from_float(v);
-        }
+        const int r = warp * 16 + g + 8 * (e / 2), token = 8 * j + 2 * t + e % 2;
+        if (partial) partial[token * Rows + r] = acc[j][e];
+        else walk.store(tile, r, token, acc[j][e]);
       }
   }
+}
+
+// The second launch's share, for CTA c's boundary (c >= 1) of the walk: when CTA c starts inside a tile
+// and is the first to do so, that tile's partials are summed in CTA order (deterministic) and stored
+// through walk.store; CTAs with no iterations left no partials.
+template <int Rows, int Tokens, class Walk>
+__device__ __forceinline__ void decode_reduce_boundary(const DecodeWork& work, const float* partials, int c,
+                                                       const Walk& walk) {
+  const long long i = work.begin(c);
+  if (i == work.begin(c + 1) || i % work.k_stages == 0) return;  // empty, or at a tile's start
+  const long long index = i / work.k_stages, first = index * work.k_stages;
+  const int c_first = work.cta_of(first), c_last = work.cta_of(first + work.k_stages - 1);
+  if (work.cta_of(i - 1) != c_first) return;  // an earlier boundary of this tile sums it
+  const auto tile = walk.tile(index);
+  for (int e = threadIdx.x; e < Rows * Tokens; e += blockDim.x) {
+    float v = 0.f;
+    for (int part = c_first; part <= c_last; ++part)
+      if (work.begin(part) < work.begin(part + 1))
+        v += __ldcg(partials + decode_partial<Rows, Tokens>(work, part, index) + e);
+    walk.store(tile, e % Rows, e / Rows, v);
+  }
+}
+
+// The dense GEMM's walk: work tile `index` is weight rows [index Rows, +Rows) against all tokens, both
+// operands by TMA boxes (GemmTensorMaps; zeros past N, M and K).
+template <int Rows, int Tokens, class Out>
+struct DenseDecodeWalk {
+  const GemmParams& p;
+  const GemmTensorMaps* maps;  // null in the second launch, which only stores
+  struct Tile {
+    int row0;
+  };
+  __device__ __forceinline__ Tile tile(long long index) const { return {static_cast<int>(index * Rows)}; }
+
+  __device__ __forceinline__ void load(DecodeStage<Rows, Tokens>& st, const Tile& tile, int k0, int lane,
+                                       unsigned long long* full) const {
+    if (lane == 0) {
+      mbarrier_arrive_expect_tx(full, sizeof(st.w) + sizeof(st.x));
+      tma_load_2d(st.w, &maps->weights, k0, tile.row0, full);
+      tma_load_2d(st.x, &maps->tokens, k0, 0, full);
+    }
+    decode_load_scales(st, p.a_scales, p.lda_s, [&](int r) { return tile.row0 + r < p.m ? tile.row0 + r : -1; },
+                       p.b_scales, p.ldb_s, [&](int r) { return r < p.n ? r : -1; }, p.k, k0, lane);
+    mbarrier_arrive_on_cp_async(full);
+  }
+
+  __device__ __forceinline__ void store(const Tile& tile, int r, int token, float v) const {
+    const int row = tile.row0 + r;
+    if (row >= p.m || token >= p.n) return;
+    if (p.bias) v += Out::to_float(static_cast<const unsigned short*>(p.bias)[row]);
+    static_cast<unsigned short*>(p.out)[static_cast<long long>(token) * p.ldo + row] = Out::from_float(v);
+  }
+};
+
+template <int Rows, int Tokens, int Stages, class Out>
+__global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(const GemmParams p,
+                                                                              const __grid_constant__ GemmTensorMaps maps) {
+  extern __shared__ unsigned char smem_raw[];
+  decode_tma_walk<Rows, Tokens, Stages>(smem_raw, p.decode, p.partials, DenseDecodeWalk<Rows, Tokens, Out>{p, &maps});
 }
 
 }  // namespace mxjit

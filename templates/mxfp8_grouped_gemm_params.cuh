@@ -33,6 +33,8 @@ struct GroupedGemmParams {
   int out_rows;                   // rows of out: group rows outside [0, out_rows) are never touched
   int experts, n, k;
   int k_split;                    // streaming (decode) kernel: warps sharing a row group's K
+  int decode_ctas;                // tma_decode: CTAs of the persistent walk (its second launch has one fewer)
+  float* partials;                // tma_decode: [decode_ctas, 2, tokens, rows] fp32 partials of shared tiles
 };
 
 }  // namespace mxjit

@@ -53,6 +53,16 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* tensor_map, i
       : "memory");
 }
 
+// The same for a 3-D tensor map, at element coordinates (x innermost, y, z).
+__device__ __forceinline__ void tma_load_3d(void* dst, const void* tensor_map, int x, int y, int z,
+                                            unsigned long long* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];" ::"r"(shared_address(dst)),
+      "l"(tensor_map), "r"(x), "r"(y), "r"(z), "r"(shared_address(bar))
+      : "memory");
+}
+
 // Waits (acquire) until the phase with this parity has completed: phase n of a barrier has parity n % 2.
 __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned int parity) {
   asm volatile(

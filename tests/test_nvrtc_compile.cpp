@@ -59,16 +59,21 @@ TEST_P(QuantizeVariantCompiles, EveryGroupedGemmTileToCubinWithoutSpills) {
   const jit::Arch arch = jit::Arch::parse(GetParam());
   std::vector<std::string> options = jit::nvrtc_options(arch, false);
   options.push_back("--ptxas-options=-v");
+  std::set<std::string> done;  // every kernel a launch runs (tma_decode's shared-tile sum too), once
   for (const ops::GemmTile& tile : ops::grouped_gemm_tiles) {
     if (!ops::gemm_family_supported(tile.family, arch)) continue;
-    const jit::KernelSpec spec = ops::grouped_gemm_kernel_spec(tile, DType::bf16, arch);
-    SCOPED_TRACE(spec.display_name());
-    jit::CompileOutput out = jit::compile_cubin(spec, options, "");
-    EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
-    EXPECT_NE(out.lowered_name.find(spec.function.substr(spec.function.rfind(':') + 1)), std::string::npos);
-    EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
-    EXPECT_EQ(out.log.find("serialized"), std::string::npos) << out.log;  // wgmma kept asynchronous
+    for (const jit::KernelSpec& spec : ops::grouped_gemm_launch_kernel_specs(tile, DType::bf16, arch)) {
+      if (!done.insert(spec.display_name()).second) continue;
+      SCOPED_TRACE(spec.display_name());
+      jit::CompileOutput out = jit::compile_cubin(spec, options, "");
+      EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
+      EXPECT_NE(out.lowered_name.find(spec.function.substr(spec.function.rfind(':') + 1)), std::string::npos);
+      EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
+      EXPECT_EQ(out.log.find("serialized"), std::string::npos) << out.log;  // wgmma kept asynchronous
+    }
   }
+  EXPECT_EQ(done.count("mxfp8_grouped_gemm_decode_reduce<rows=128,tokens=8,out=mxjit::OutBf16>@" + arch.name()),
+            arch.major == 9 ? 1u : 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, QuantizeVariantCompiles, ::testing::Values("sm_90a", "sm_100a", "sm_89"));

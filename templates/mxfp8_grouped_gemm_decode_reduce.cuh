@@ -1,0 +1,19 @@
+// The grouped tma_decode GEMM's second launch (mxfp8_grouped_gemm_decode_tma.cuh): one CTA per boundary
+// between the walk's CTA shares, summing the partials of the work tile it cuts (decode_reduce_boundary).
+#pragma once
+
+#include "mxfp8_grouped_gemm_decode_tma.cuh"
+
+namespace mxjit {
+
+template <int Rows, int Tokens, class Out>
+__global__ void __launch_bounds__(256) mxfp8_grouped_gemm_decode_reduce_kernel(const GroupedGemmParams p) {
+  __shared__ int tiles_through[kGroupedGemmMaxExperts];
+  grouped_tile_prefix(p, Tokens, (p.n + Rows - 1) / Rows, tiles_through);
+  const DecodeWork work = grouped_decode_work(p, tiles_through);
+  if (work.total == 0) return;
+  decode_reduce_boundary<Rows, Tokens>(work, p.partials, blockIdx.x + 1,
+                                       GroupedDecodeWalk<Rows, Tokens, Out>{p, nullptr, tiles_through});
+}
+
+}  // namespace mxjit

@@ -271,7 +271,8 @@ void warm_moe_model_twice(const std::string& name, int tp, int ep, const std::st
   EXPECT_EQ(entry_files(dir.path()).size(), expected.size());
   std::set<std::string> families;
   for (const std::string& n : expected) families.insert(n.substr(0, n.find('<')));
-  for (const char* family : {"mxfp8_quantize", "moe_route_topk", "moe_group_by_expert", "mxfp8_grouped_gemm",
+  for (const char* family : {"mxfp8_quantize", "moe_route_topk", "moe_group_by_expert", "mxfp8_grouped_gemm_decode_tma",
+                             "mxfp8_grouped_gemm_decode_reduce", "mxfp8_grouped_gemm_wgmma_bf16",
                              "moe_silu_mul_quantize", "moe_combine"})
     EXPECT_TRUE(families.count(family)) << family;
 

@@ -13,7 +13,8 @@ build=build-device
 # tests once more under compute-sanitizer, each tool of SANITIZE_TOOLS (default: synccheck racecheck).
 # NCU_BENCH (a benchmark regex) and NCU_KERNEL (a kernel-name regex) profile one launch of that kernel
 # in those benchmarks with ncu: per-SASS-instruction stalls (ncu-sass.csv, in logs.tar.gz) and their summary
-# by tools/ncu_stalls.py (ncu.txt).
+# by tools/ncu_stalls.py (ncu.txt). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
+# minute) when device time is short.
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -23,10 +24,12 @@ bench_filter=${BENCH_FILTER:-.}
 export MXJIT_CACHE_DIR=$(mktemp -d)
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; echo "${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}";
   date -u +%FT%TZ; $build/tools/mxjit info; $build/tools/mxjit warmup -j16 | tail -n 1; $build/tools/mxjit check;
-  $build/tools/mxjit tune --shapes 4096:4096,28672:4096 --tokens 1,64 --budget-ms 300 --db "$OUT/tuning.json" -q; } \
+  [ -n "${QUICK:-}" ] ||
+    $build/tools/mxjit tune --shapes 4096:4096,28672:4096 --tokens 1,64 --budget-ms 300 --db "$OUT/tuning.json" -q; } \
   2>&1 | tee "$OUT/check.txt"
 
 # What the kernels compile to: opcode counts per kernel from the SASS (nvdisasm is on the GPU image).
+[ -n "${QUICK:-}" ] || {
 sass=$(mktemp -d)
 MXJIT_FORCE_RECOMPILE=1 MXJIT_DUMP=sass,source MXJIT_DUMP_DIR=$sass $build/tools/mxjit warmup -j16 >/dev/null 2>&1
 for f in "$sass"/*.sass; do
@@ -37,6 +40,7 @@ for f in "$sass"/*.sass; do
   printf ' total=%s\n' "$(grep -cE '^ +/\*[0-9a-f]{4}\*/' "$f")"
 done >"$OUT/sass_stats.txt"
 grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
+}
 
 # One process per test, 16 at a time: the tests' NVRTC compiles and CPU references are what take long.
 ctest --test-dir $build -j16 -R "$filter" --timeout "${TEST_TIMEOUT:-600}" --output-junit "$OUT/tests.xml" \

@@ -86,7 +86,8 @@ void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams
 
 GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
   GemmFamilies families(GemmFamily::mma);
-  for (GemmFamily f : {GemmFamily::tma_decode, GemmFamily::wgmma_bf16})
+  // tma_decode runs on request (tests, benchmarks, tuning) until a GPU run has verified it.
+  for (GemmFamily f : {GemmFamily::wgmma_bf16})
     if (gemm_family_supported(f, arch)) families = families.with(f);
   return families;
 }

@@ -217,14 +217,12 @@ TEST(CliTest, WarmupForAModelThenAllHits) {
   ASSERT_EQ(first.code, 0) << first.out;
   EXPECT_CONTAINS(first.out, "attn.qkv_proj");
   EXPECT_CONTAINS(first.out, "N =   1280, K =   8192");
-  // quantize, a GEMM tile per token class, the decode tile's shared-tile sum, the prefill tile's operand
-  // prepass and split-K sum
-  EXPECT_CONTAINS(first.out, "mxfp8_gemm_decode_reduce");
+  // quantize, a GEMM tile per token class, the prefill tile's operand prepass and split-K sum
   EXPECT_CONTAINS(first.out, "mxfp8_dequantize_bf16");
   EXPECT_CONTAINS(first.out, "mxfp8_gemm_split_reduce");
-  EXPECT_CONTAINS(first.out, ": 6 compiled, 0 cache hits, 0 failed");
+  EXPECT_CONTAINS(first.out, ": 5 compiled, 0 cache hits, 0 failed");
   const CliResult second = run_cli("warmup --arch sm_90a --tp 8 --tokens 1,2048 --model " + quoted(model), dir.path().string());
-  EXPECT_CONTAINS(second.out, ": 0 compiled, 6 cache hits, 0 failed");
+  EXPECT_CONTAINS(second.out, ": 0 compiled, 5 cache hits, 0 failed");
   const CliResult bad = run_cli("warmup --arch sm_90a --tp 3 --model " + quoted(model), dir.path().string());
   EXPECT_NE(bad.code, 0);
   EXPECT_CONTAINS(bad.out, "not divisible by --tp 3");
@@ -240,11 +238,11 @@ TEST(CliTest, WarmupSurvivesACrashingCompilerProcess) {
   EXPECT_CONTAINS(first.out, "FAILED  mxfp8_quantize");
   EXPECT_CONTAINS(first.out, "died of signal");
   EXPECT_CONTAINS(first.out, "its source is saved at");
-  EXPECT_CONTAINS(first.out, ": 2 compiled, 0 cache hits, 1 failed");  // the decode GEMM tile and its sum
+  EXPECT_CONTAINS(first.out, ": 1 compiled, 0 cache hits, 1 failed");  // the streaming GEMM tile
   const CliResult second = run_cli("warmup --arch sm_90a -j2 --shapes 4096:4096 --tokens 1", dir.path().string());
   EXPECT_EQ(second.code, 0) << second.out;
-  EXPECT_CONTAINS(second.out, ": 1 compiled, 2 cache hits, 0 failed");
-  EXPECT_CONTAINS(run_cli("cache verify", dir.path().string()).out, "3 good, 0 bad");
+  EXPECT_CONTAINS(second.out, ": 1 compiled, 1 cache hits, 0 failed");
+  EXPECT_CONTAINS(run_cli("cache verify", dir.path().string()).out, "2 good, 0 bad");
 }
 
 // A MoE model, cold then warm: the linear and MoE kernels (with no GPU, every grouped GEMM tile some
@@ -271,8 +269,7 @@ void warm_moe_model_twice(const std::string& name, int tp, int ep, const std::st
   EXPECT_EQ(entry_files(dir.path()).size(), expected.size());
   std::set<std::string> families;
   for (const std::string& n : expected) families.insert(n.substr(0, n.find('<')));
-  for (const char* family : {"mxfp8_quantize", "moe_route_topk", "moe_group_by_expert", "mxfp8_grouped_gemm_decode_tma",
-                             "mxfp8_grouped_gemm_decode_reduce", "mxfp8_grouped_gemm_wgmma_bf16",
+  for (const char* family : {"mxfp8_quantize", "moe_route_topk", "moe_group_by_expert", "mxfp8_grouped_gemm",
                              "moe_silu_mul_quantize", "moe_combine"})
     EXPECT_TRUE(families.count(family)) << family;
 

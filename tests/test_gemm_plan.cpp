@@ -56,11 +56,11 @@ TEST(GemmPlan, PortableDecodeNeedsNoWorkspace) {
 // partial in a slot of its own (0 for the tile it starts in, 1 for the one it ends in) that the second
 // launch finds; tiles walked whole by one CTA need neither.
 TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
-  const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
   for (auto [m, n, k] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 28672, 4096}, {16, 28672, 4096},
                          {8, 4096, 14336}, {1, 1280, 8192}, {3, 32, 32}, {16, 4096 + 32, 7168}, {1, 300, 2080}}) {
     SCOPED_TRACE(::testing::Message() << "M = " << m << ", N = " << n << ", K = " << k);
-    const ops::GemmPlan plan = ops::plan_gemm(hopper, m, n, k, h100_sms, h100_smem_per_sm);
+    const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::tma_decode, m, n, k, h100_sms, h100_smem_per_sm,
+                                              ops::gemm_tile_for(ops::GemmFamily::tma_decode, m));
     const ops::GemmTile& t = ops::gemm_tiles[plan.tile];
     ASSERT_EQ(t.family, ops::GemmFamily::tma_decode);
     EXPECT_GE(t.bn, m);

@@ -42,11 +42,10 @@ jit::KernelSpec split_reduce_kernel_spec(DType out, const jit::Arch& arch) {
                          arch};
 }
 
-// tma_decode's second launch, for plans with shared row tiles (templates/mxfp8_gemm_decode_tma.cuh).
+// tma_decode's second launch, for plans with shared row tiles (templates/mxfp8_gemm_decode_reduce.cuh).
 jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   return jit::KernelSpec{"mxfp8_gemm_decode_reduce", "mxjit::mxfp8_gemm_decode_reduce_kernel",
-                         {{"rows", std::to_string(t.bm)}, {"tokens", std::to_string(t.bn)}, {"out", out_type(out)}},
-                         arch};
+                         decode_reduce_kernel_args(t, out), arch};
 }
 
 // Split-K's second launch: the partials the GEMM kernel `gemm` stored, summed into the caller's [M, N].
@@ -86,7 +85,7 @@ void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams
 
 GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
   GemmFamilies families(GemmFamily::mma);
-  // tma_decode runs on request (tests, benchmarks, tuning) until a GPU run has verified it.
+  // tma_decode runs on request only (tests, benchmarks) until a GPU run has verified it (bench/METHOD.md).
   for (GemmFamily f : {GemmFamily::wgmma_bf16})
     if (gemm_family_supported(f, arch)) families = families.with(f);
   return families;
@@ -271,6 +270,17 @@ std::vector<jit::TemplateArg> wgmma_kernel_args(const GemmTile& t, DType out) {
           {"out", out_type(out)}};
 }
 
+std::vector<jit::TemplateArg> decode_tma_kernel_args(const GemmTile& t, DType out) {
+  return {{"rows", std::to_string(t.bm)},
+          {"tokens", std::to_string(t.bn)},
+          {"stages", std::to_string(t.stages)},
+          {"out", out_type(out)}};
+}
+
+std::vector<jit::TemplateArg> decode_reduce_kernel_args(const GemmTile& t, DType out) {
+  return {{"rows", std::to_string(t.bm)}, {"tokens", std::to_string(t.bn)}, {"out", out_type(out)}};
+}
+
 runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream) {
   runtime::LaunchConfig config;
   config.block[0] = tile.threads();
@@ -296,11 +306,7 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
     if (!gemm_family_supported(t.family, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the tma_decode GEMM needs sm_90, not {}", arch.name()));
     return jit::KernelSpec{"mxfp8_gemm_decode_tma", "mxjit::mxfp8_gemm_decode_tma_kernel",
-                           {{"rows", std::to_string(t.bm)},
-                            {"tokens", std::to_string(t.bn)},
-                            {"stages", std::to_string(t.stages)},
-                            {"out", out_type(out)}},
-                           arch};
+                           decode_tma_kernel_args(t, out), arch};
   }
   return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",
                          t.streaming ? "mxjit::mxfp8_gemm_stream_kernel" : "mxjit::mxfp8_gemm_mma_kernel",

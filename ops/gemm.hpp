@@ -151,6 +151,9 @@ runtime::LaunchConfig tile_launch_config(const GemmTile& tile, CUstream stream);
 std::vector<jit::TemplateArg> mma_kernel_args(const GemmTile& tile, DType out);
 // The same for a wgmma tile (bm, bn, stages, out; the fp8 family adds swap_ab).
 std::vector<jit::TemplateArg> wgmma_kernel_args(const GemmTile& tile, DType out);
+// The same for a tma_decode tile (rows, tokens, stages, out), and for its shared-tile sum (rows, tokens, out).
+std::vector<jit::TemplateArg> decode_tma_kernel_args(const GemmTile& tile, DType out);
+std::vector<jit::TemplateArg> decode_reduce_kernel_args(const GemmTile& tile, DType out);
 // Every specialization gemm_mxfp8 can launch on `arch` (the dispatched families).
 std::vector<jit::KernelSpec> all_gemm_kernel_specs(const jit::Arch& arch);
 

@@ -26,12 +26,9 @@ KernelTable<tile_count * 2>& grouped_kernels() {
   return table;
 }
 
-const char* out_type(DType out) { return out == DType::fp16 ? "mxjit::OutFp16" : "mxjit::OutBf16"; }
-
 jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const jit::Arch& arch) {
   return jit::KernelSpec{"mxfp8_grouped_gemm_decode_reduce", "mxjit::mxfp8_grouped_gemm_decode_reduce_kernel",
-                         {{"rows", std::to_string(t.bm)}, {"tokens", std::to_string(t.bn)}, {"out", out_type(out)}},
-                         arch};
+                         decode_reduce_kernel_args(t, out), arch};
 }
 
 // tma_decode: the persistent walk (one CTA per SM slot) with the experts' weights through a 3-D TMA map,
@@ -124,11 +121,7 @@ jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& t, DType out, const jit
     if (!gemm_family_supported(t.family, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the grouped tma_decode GEMM needs sm_90, not {}", arch.name()));
     return jit::KernelSpec{"mxfp8_grouped_gemm_decode_tma", "mxjit::mxfp8_grouped_gemm_decode_tma_kernel",
-                           {{"rows", std::to_string(t.bm)},
-                            {"tokens", std::to_string(t.bn)},
-                            {"stages", std::to_string(t.stages)},
-                            {"out", out_type(out)}},
-                           arch};
+                           decode_tma_kernel_args(t, out), arch};
   }
   return jit::KernelSpec{"mxfp8_grouped_gemm",
                          t.streaming ? "mxjit::mxfp8_grouped_gemm_stream_kernel" : "mxjit::mxfp8_grouped_gemm_kernel",

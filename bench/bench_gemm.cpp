@@ -85,7 +85,7 @@ void BM_Linear(benchmark::State& state) {
 }
 
 // Every decode tile (portable mma.sync and sm_90's TMA kernel) on decode shapes, beside the copy
-// bandwidth of the same run: the sweep that picks the defaults.
+// bandwidth and cuBLASLt bf16 of the same run: the sweep that picks the defaults.
 void BM_GemmDecodeTile(benchmark::State& state) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
@@ -101,13 +101,15 @@ void BM_GemmDecodeTile(benchmark::State& state) {
   const ops::GemmPlan plan = ops::plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
   workspace.fill(0, stream);
+  CublasLtGemm bf16(BaselineType::bf16, m, n, k, stream);
   DeviceTimer timer(stream);
-  double ms = 0, copy = 0;
+  double ms = 0, copy = 0, bf16_ms = 0;
   for (auto _ : state) {
     ms = timer.median_ms([&] {
       ops::launch_gemm(family, g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view, workspace.get(),
                        workspace.size(), stream, tile);
     });
+    bf16_ms = timer.median_ms([&] { bf16.run(); });
     copy = copy_tbps(timer, stream);
     state.SetIterationTime(ms * 1e-3);
   }
@@ -117,6 +119,7 @@ void BM_GemmDecodeTile(benchmark::State& state) {
   state.counters["splits"] = family == ops::GemmFamily::tma_decode ? plan.decode.ctas : plan.splits;
   state.counters["weight_TBps"] = weight_tbs;
   state.counters["ratio_to_copy"] = weight_tbs / copy;
+  state.counters["speedup_vs_bf16"] = bf16_ms / ms;
 }
 
 void decode_tiles(benchmark::internal::Benchmark* b) {

@@ -3,6 +3,8 @@
 // Qwen3-30B-A3B, Mixtral-8x7B and a DeepSeek-V3 expert-parallel shard (32 of 256 experts).
 #include <benchmark/benchmark.h>
 
+#include <fmt/format.h>
+
 #include <memory>
 #include <random>
 #include <set>
@@ -13,6 +15,7 @@
 #include "gpu_session.hpp"
 #include "mxjit/grouped_gemm.hpp"
 #include "mxjit/moe.hpp"
+#include "ops/grouped_gemm.hpp"
 #include "ops/reference/moe_reference.hpp"
 #include "random_data.hpp"
 #include "runtime/driver_api.hpp"
@@ -62,6 +65,51 @@ struct Routing {
   }
 };
 
+// The two grouped GEMMs of a MoE layer at T tokens (h = x . W13^T, then y = a . W2^T) on random MXFP8
+// token rows, pre-sorted by expert, with the model's routing: what the grouped benchmarks time.
+struct GroupedGemms {
+  const MoeModel& m;
+  Routing routing;
+  std::int64_t rows;
+  runtime::DeviceBuffer offsets, a1, a1_scales, a2, a2_scales, h1, y, workspace;
+  ExpertGroups groups;
+
+  GroupedGemms(const MoeModel& model, std::int64_t t, std::mt19937& rng)
+      : m(model),
+        routing(model, t, rng),
+        rows(std::max<std::int64_t>(routing.rows, 1)),
+        offsets(routing.offsets.size() * 4),
+        a1(random_bytes(static_cast<std::size_t>(rows * m.hidden), false, rng)),
+        a1_scales(random_bytes(static_cast<std::size_t>(rows * scale_row_bytes(m.hidden)), true, rng)),
+        a2(random_bytes(static_cast<std::size_t>(rows * m.inter), false, rng)),
+        a2_scales(random_bytes(static_cast<std::size_t>(rows * scale_row_bytes(m.inter)), true, rng)),
+        h1(static_cast<std::size_t>(rows * 2 * m.inter * 2)),
+        y(static_cast<std::size_t>(rows * m.hidden * 2)),
+        workspace(std::max(grouped_gemm_mxfp8_workspace_bytes(rows, m.hidden),
+                           grouped_gemm_mxfp8_workspace_bytes(rows, m.inter))),
+        groups(ExpertGroups::contiguous(TensorView::contiguous(offsets.get(), DType::i32, {m.experts + 1}),
+                                        std::max<std::int64_t>(1, t * m.top_k / m.global_experts))) {
+    offsets.upload(routing.offsets.data(), offsets.size());
+  }
+  static std::int64_t scale_row_bytes(std::int64_t k) { return (k / 32 + 3) / 4 * 4; }
+
+  // Both GEMMs over the given expert weights, with `tile` (an index into grouped_gemm_tiles) or the
+  // heuristic's (-1).
+  void run(const TensorView& w13, const TensorView& w13_scales, const TensorView& w2, const TensorView& w2_scales,
+           CUstream stream, int tile = -1) const {
+    ops::launch_grouped_gemm(TensorView::contiguous(a1.get(), DType::e4m3, {rows, m.hidden}),
+                             scale_view(a1_scales.get(), rows, m.hidden), nullptr, w13, w13_scales, nullptr, groups,
+                             TensorView::contiguous(h1.get(), DType::bf16, {rows, 2 * m.inter}), workspace.get(),
+                             workspace.size(), stream, tile);
+    ops::launch_grouped_gemm(TensorView::contiguous(a2.get(), DType::e4m3, {rows, m.inter}),
+                             scale_view(a2_scales.get(), rows, m.inter), nullptr, w2, w2_scales, nullptr, groups,
+                             TensorView::contiguous(y.get(), DType::bf16, {rows, m.hidden}), workspace.get(),
+                             workspace.size(), stream, tile);
+  }
+  double touched_bytes() const { return routing.touched * 3.0 * m.hidden * m.inter * (1.0 + 1.0 / 32); }
+  double flop() const { return 2.0 * routing.rows * 3.0 * m.hidden * m.inter; }
+};
+
 void BM_Moe(benchmark::State& state) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
@@ -69,7 +117,8 @@ void BM_Moe(benchmark::State& state) {
   const std::int64_t t = state.range(1), h = m.hidden, inter = m.inter;
   const CUstream stream = gpu->stream->get();
   std::mt19937 rng(static_cast<unsigned>(t));
-  const Routing routing(m, t, rng);
+  const GroupedGemms gemms(m, t, rng);
+  const Routing& routing = gemms.routing;
 
   Mxfp8MoE layer(m.experts, m.top_k, h, inter, DType::bf16, {.max_tokens = t, .global_num_experts = m.global_experts});
   {
@@ -88,28 +137,9 @@ void BM_Moe(benchmark::State& state) {
   Mxfp8MoE::Inputs in{TensorView::contiguous(x.get(), DType::bf16, {t, h}), &logits_view};
   in.expert_map = routing.map.empty() ? nullptr : &map_view;
   const TensorView out_view = TensorView::contiguous(out.get(), DType::bf16, {t, h});
-
-  // The two grouped GEMMs alone, on the layer's weights with the same groups, rows pre-sorted by expert.
-  const std::int64_t rows = std::max<std::int64_t>(routing.rows, 1);
-  runtime::DeviceBuffer offsets(routing.offsets.size() * 4);
-  offsets.upload(routing.offsets.data(), offsets.size());
-  const ExpertGroups groups = ExpertGroups::contiguous(
-      TensorView::contiguous(offsets.get(), DType::i32, {m.experts + 1}), std::max<std::int64_t>(1, t * m.top_k / m.global_experts));
-  auto a1 = random_bytes(static_cast<std::size_t>(rows * h), false, rng);
-  auto a1_scales = random_bytes(static_cast<std::size_t>(rows * ((h / 32 + 3) / 4 * 4)), true, rng);
-  auto a2 = random_bytes(static_cast<std::size_t>(rows * inter), false, rng);
-  auto a2_scales = random_bytes(static_cast<std::size_t>(rows * ((inter / 32 + 3) / 4 * 4)), true, rng);
-  runtime::DeviceBuffer h1(static_cast<std::size_t>(rows * 2 * inter * 2)), y(static_cast<std::size_t>(rows * h * 2));
-  runtime::DeviceBuffer workspace(std::max(grouped_gemm_mxfp8_workspace_bytes(rows, h),
-                                           grouped_gemm_mxfp8_workspace_bytes(rows, inter)));
+  // The two grouped GEMMs alone, on the layer's weights with the same groups.
   auto grouped = [&] {
-    grouped_gemm_mxfp8(TensorView::contiguous(a1.get(), DType::e4m3, {rows, h}), scale_view(a1_scales.get(), rows, h),
-                       nullptr, layer.w13_weight(), layer.w13_weight_scale(), nullptr, groups,
-                       TensorView::contiguous(h1.get(), DType::bf16, {rows, 2 * inter}), workspace.get(),
-                       workspace.size(), stream);
-    grouped_gemm_mxfp8(TensorView::contiguous(a2.get(), DType::e4m3, {rows, inter}), scale_view(a2_scales.get(), rows, inter),
-                       nullptr, layer.w2_weight(), layer.w2_weight_scale(), nullptr, groups,
-                       TensorView::contiguous(y.get(), DType::bf16, {rows, h}), workspace.get(), workspace.size(), stream);
+    gemms.run(layer.w13_weight(), layer.w13_weight_scale(), layer.w2_weight(), layer.w2_weight_scale(), stream);
   };
 
   // Baseline: cuBLASLt bf16 for each expert with tokens, both projections (no routing, no activation).
@@ -130,9 +160,7 @@ void BM_Moe(benchmark::State& state) {
     copy_tbs = copy_tbps(timer, stream);
     state.SetIterationTime(moe_ms * 1e-3);
   }
-  const double expert_bytes = 3.0 * h * inter * (1.0 + 1.0 / 32);  // w13 + w2 with scales
-  const double touched_bytes = routing.touched * expert_bytes;
-  const double flop = 2.0 * routing.rows * 3.0 * h * inter;
+  const double touched_bytes = gemms.touched_bytes(), flop = gemms.flop();
   state.SetLabel(m.name);
   state.counters["moe_ms"] = moe_ms;
   state.counters["grouped_ms"] = grouped_ms;
@@ -147,6 +175,59 @@ void BM_Moe(benchmark::State& state) {
   state.counters["grouped_speedup_vs_bf16"] = bf16_ms > 0 ? bf16_ms / grouped_ms : 0;
   state.counters["moe_speedup_vs_bf16"] = bf16_ms > 0 ? bf16_ms / moe_ms : 0;
 }
+
+// Every grouped decode tile (the portable streaming kernel and sm_90's TMA kernel) on the three models'
+// decode token counts, beside the copy bandwidth of the same run: random MXFP8 expert weights, the
+// model's routing, both grouped GEMMs of the layer.
+void BM_GroupedDecodeTile(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const int tile = static_cast<int>(state.range(0));
+  const MoeModel& m = models[state.range(1)];
+  const std::int64_t t = state.range(2);
+  if (!ops::gemm_family_supported(ops::grouped_gemm_tiles[tile].family, runtime::device_info(0).arch))
+    return state.SkipWithError("not on this GPU");
+  const CUstream stream = gpu->stream->get();
+  std::mt19937 rng(static_cast<unsigned>(t * 3 + 1));
+  const GroupedGemms gemms(m, t, rng);
+  const std::int64_t e = m.experts, h = m.hidden, inter = m.inter;
+  const std::int64_t sh = GroupedGemms::scale_row_bytes(h), si = GroupedGemms::scale_row_bytes(inter);
+  auto w13 = random_bytes(static_cast<std::size_t>(e * 2 * inter * h), false, rng);
+  auto w13_scales = random_bytes(static_cast<std::size_t>(e * 2 * inter * sh), true, rng);
+  auto w2 = random_bytes(static_cast<std::size_t>(e * h * inter), false, rng);
+  auto w2_scales = random_bytes(static_cast<std::size_t>(e * h * si), true, rng);
+  const auto scales = [](std::uint64_t ptr, std::int64_t experts, std::int64_t n, std::int64_t k, std::int64_t pitch) {
+    TensorView v = TensorView::contiguous(ptr, DType::e8m0, {experts, n, k / 32});
+    v.strides = {n * pitch, pitch, 1};
+    return v;
+  };
+  const TensorView w13_view = TensorView::contiguous(w13.get(), DType::e4m3, {e, 2 * inter, h});
+  const TensorView w2_view = TensorView::contiguous(w2.get(), DType::e4m3, {e, h, inter});
+  const TensorView w13_s = scales(w13_scales.get(), e, 2 * inter, h, sh), w2_s = scales(w2_scales.get(), e, h, inter, si);
+  DeviceTimer timer(stream);
+  double ms = 0, copy = 0;
+  for (auto _ : state) {
+    ms = timer.median_ms([&] { gemms.run(w13_view, w13_s, w2_view, w2_s, stream, tile); }, 30);
+    copy = copy_tbps(timer, stream);
+    state.SetIterationTime(ms * 1e-3);
+  }
+  const double tbs = gemms.touched_bytes() / (ms * 1e-3) / 1e12;
+  state.SetLabel(fmt::format("{} {}", m.name, ops::grouped_gemm_tiles[tile].name()));
+  state.counters["grouped_ms"] = ms;
+  state.counters["touched_experts"] = static_cast<double>(gemms.routing.touched);
+  state.counters["weight_TBps"] = tbs;
+  state.counters["ratio_to_copy"] = tbs / copy;
+}
+
+void grouped_decode_tiles(benchmark::internal::Benchmark* b) {
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::grouped_gemm_tiles)); ++tile) {
+    const ops::GemmTile& t = ops::grouped_gemm_tiles[tile];
+    if (!t.streaming && t.family != ops::GemmFamily::tma_decode) continue;
+    for (int model = 0; model < static_cast<int>(std::size(models)); ++model)
+      for (std::int64_t tokens : {1, 16, 64}) b->Args({tile, model, tokens});
+  }
+}
+BENCHMARK(BM_GroupedDecodeTile)->Apply(grouped_decode_tiles)->ArgNames({"tile", "model", "T"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
 void moe_shapes(benchmark::internal::Benchmark* b) {
   for (int model = 0; model < static_cast<int>(std::size(models)); ++model)

@@ -287,8 +287,8 @@ std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64
   std::uint64_t bytes = ops::dequantize_bf16_bytes(a_rows, k);
   if (runtime::device_count() == 0) return bytes;  // sized for a GPU when there is one
   const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
-  for (const ops::GemmTile& t : ops::grouped_gemm_tiles)
-    if (ops::GemmFamilies::dispatched(info.arch).contains(t.family))
+  for (const ops::GemmTile& t : ops::grouped_gemm_tiles)  // any tile this GPU runs: dispatched or asked for
+    if (ops::gemm_family_supported(t.family, info.arch))
       bytes = std::max(bytes, ops::grouped_gemm_workspace_bytes(t, a_rows, k, info.sm_count, info.smem_per_sm));
   return bytes;
 }

@@ -84,12 +84,13 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
     // Decode on sm_90: weights by TMA through `stages` shared-memory stages, persistent stream-K grid.
-    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 0},
-    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 0},
+    // 64 rows, 2 CTAs per SM measured fastest on H100 (bench/METHOD.md).
+    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 8},
+    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 16},
     {GemmFamily::tma_decode, 128, 8, 8, 1, 6, true, 0},
     {GemmFamily::tma_decode, 128, 16, 8, 1, 6, true, 0},
-    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8},
-    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16},
+    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 0},
+    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 0},
 };
 
 // A tma_decode tile's persistent grid on a GPU of `sm_count` SMs with `smem_per_sm` bytes of shared memory

@@ -85,8 +85,7 @@ void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams
 
 GemmFamilies GemmFamilies::dispatched(const jit::Arch& arch) {
   GemmFamilies families(GemmFamily::mma);
-  // tma_decode runs on request only (tests, benchmarks) until a GPU run has verified it (bench/METHOD.md).
-  for (GemmFamily f : {GemmFamily::wgmma_bf16})
+  for (GemmFamily f : {GemmFamily::tma_decode, GemmFamily::wgmma_bf16})
     if (gemm_family_supported(f, arch)) families = families.with(f);
   return families;
 }
@@ -133,7 +132,7 @@ int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::in
         (!gemm_tiles[t].swap_ab || m <= gemm_tiles[t].bn))
       return t;
   }
-  return gemm_tile_for(families, m);
+  return gemm_tile_for(families, m, n, k);
 }
 
 const jit::TuningDb& gemm_tuning(int device) {
@@ -159,12 +158,20 @@ const jit::TuningDb& gemm_tuning(int device) {
   return *db;
 }
 
-int gemm_tile_for(GemmFamilies families, std::int64_t m) {
-  int best = -1;
-  for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
-    if (families.contains(gemm_tiles[i].family) && gemm_tiles[i].max_tokens >= m &&
-        (best < 0 || gemm_tiles[i].max_tokens <= gemm_tiles[best].max_tokens))
-      best = i;
+int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k) {
+  const auto best_of = [&](bool tma_decode) {
+    int best = -1;
+    for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
+      if (families.contains(gemm_tiles[i].family) && gemm_tiles[i].max_tokens >= m &&
+          (tma_decode || gemm_tiles[i].family != GemmFamily::tma_decode) &&
+          (best < 0 || gemm_tiles[i].max_tokens <= gemm_tiles[best].max_tokens))
+        best = i;
+    return best;
+  };
+  // Below tma_decode_min_weight_bytes another family's tile where there is one (tma_decode alone still
+  // takes any size).
+  int best = best_of(n * k >= tma_decode_min_weight_bytes);
+  if (best < 0) best = best_of(true);
   if (best < 0) throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
   return best;
 }
@@ -211,7 +218,7 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
     invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel families", tile));
   if (tile >= 0 && gemm_tiles[tile].swap_ab && m > gemm_tiles[tile].bn)
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
-  plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m);
+  plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m, n, k);
   const GemmTile& t = gemm_tiles[plan.tile];
   if (t.family == GemmFamily::tma_decode) {
     plan_decode(t, n, k, sm_count, smem_per_sm, plan);

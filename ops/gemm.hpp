@@ -48,6 +48,7 @@ struct GemmTile {
   bool swap_ab;  // a decode tile: weights are the kernel's rows, and it holds at most bn tokens
   // The heuristic takes, among the tiles of the families allowed, the one with the smallest max_tokens
   // >= M; of equals the later row (rows are listed older kernels first); 0 = only on request (tuning).
+  // tma_decode tiles also need a large weight (gemm_tile_for).
   std::int64_t max_tokens;
   // The decode kernel of templates/mxfp8_gemm_stream.cuh: weights straight from global memory into mma
   // fragments. bm = 16 rows per warp group, bn = tokens, warps_m = warps, stages = load groups in flight;
@@ -119,8 +120,15 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
-// The tile the heuristic picks for M tokens (an index into gemm_tiles).
-int gemm_tile_for(GemmFamilies families, std::int64_t m);
+// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles): by M, and
+// the tma_decode tiles only for weights of at least tma_decode_min_weight_bytes when another family can
+// take M.
+int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k);
+
+// Measured on H100 (bench/METHOD.md): the TMA decode kernel beats the streaming one on a 112 MiB weight
+// (N = 28672, K = 4096: 1.17x at M = 1, 1.38x at M = 16) and loses on 16-56 MiB ones (a second launch
+// and host-side tensor maps that small weights do not amortize).
+inline constexpr std::int64_t tma_decode_min_weight_bytes = std::int64_t{96} << 20;
 
 // The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a
 // tile of `families` that can hold M, else the heuristic's.

@@ -133,7 +133,7 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     jit::TuningDb winner(environment);
     winner.set(j.key, {best->tile, best->microseconds});
     winner.save(summary.db_path);  // merged with the file, so an interrupted run keeps every finished shape
-    const int heuristic = ops::gemm_tile_for(families, j.m);
+    const int heuristic = ops::gemm_tile_for(families, j.m, j.key.n, j.key.k);
     event.tile = ops::gemm_tiles[best->tile].name();
     event.microseconds = best->microseconds;
     event.heuristic_microseconds = INFINITY;

@@ -127,7 +127,7 @@ std::vector<CandidateResult> tune_gemm_shape(GemmFamilies families, std::int64_t
     return launch;
   };
 
-  const int heuristic = gemm_tile_for(families, m);
+  const int heuristic = gemm_tile_for(families, m, n, k);
   std::vector<float> reference;
   try {
     run_once(heuristic);

@@ -68,11 +68,12 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
   auto add = [&](jit::KernelSpec spec) { unique.emplace(spec.display_name(), std::move(spec)); };
   if (!linear.empty() || !moe.empty())  // both methods quantize their activations alike
     add(quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch));
-  if (!linear.empty()) {  // Mxfp8Linear::apply: the quantize, the GEMM tile chosen for each token count
+  if (!linear.empty()) {  // Mxfp8Linear::apply: the quantize, the GEMM tile chosen for each shape and token count
     const GemmFamilies families = GemmFamilies::dispatched(arch);
-    for (std::int64_t m : tokens)
-      for (jit::KernelSpec& spec : gemm_launch_kernel_specs(gemm_tiles[gemm_tile_for(families, m)], dtype, arch))
-        add(std::move(spec));
+    for (const LinearShape& l : linear)
+      for (std::int64_t m : tokens)
+        for (jit::KernelSpec& spec : gemm_launch_kernel_specs(gemm_tiles[gemm_tile_for(families, m, l.n, l.k)], dtype, arch))
+          add(std::move(spec));
   }
   if (!moe.empty()) {  // Mxfp8MoE::apply: route, group, quantize x, grouped GEMM, SiLU-mul quantize, grouped GEMM, combine
     add(group_by_expert_kernel_spec(arch));

@@ -60,7 +60,7 @@ TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
                          {8, 4096, 14336}, {1, 1280, 8192}, {3, 32, 32}, {16, 4096 + 32, 7168}, {1, 300, 2080}}) {
     SCOPED_TRACE(::testing::Message() << "M = " << m << ", N = " << n << ", K = " << k);
     const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::tma_decode, m, n, k, h100_sms, h100_smem_per_sm,
-                                              ops::gemm_tile_for(ops::GemmFamily::tma_decode, m));
+                                              ops::gemm_tile_for(ops::GemmFamily::tma_decode, m, n, k));
     const ops::GemmTile& t = ops::gemm_tiles[plan.tile];
     ASSERT_EQ(t.family, ops::GemmFamily::tma_decode);
     EXPECT_GE(t.bn, m);

@@ -64,7 +64,9 @@ TEST(TuneArgs, CandidatesAreTheTilesThatHoldM) {
     for (std::int64_t m : {1, 8, 9, 16, 17, 64, 8192}) {
       SCOPED_TRACE(::testing::Message() << "M = " << m);
       const std::vector<int> candidates = ops::gemm_tune_candidates(families, m);
-      EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(families, m)), candidates.end());
+      for (std::int64_t n : {4096, 28672})  // a small and a large weight (tma_decode takes only the latter)
+        EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(families, m, n, 4096)),
+                  candidates.end());
       for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
         const ops::GemmTile& t = ops::gemm_tiles[i];
         const bool holds = families.contains(t.family) && (!t.swap_ab || m <= t.bn);

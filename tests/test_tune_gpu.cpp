@@ -126,7 +126,7 @@ TEST_F(TuneGpu, ARerunResumesAndForceTunesAgain) {
 }
 
 TEST_F(TuneGpu, ABrokenCandidateScoresInfinityAndTheOthersGoOn) {
-  const int heuristic = ops::gemm_tile_for(families_, 1);
+  const int heuristic = ops::gemm_tile_for(families_, 1, n, k);
   const std::vector<int> candidates = {999, heuristic, -2};
   std::size_t reported = 0;
   const std::vector<ops::CandidateResult> results = ops::tune_gemm_shape(

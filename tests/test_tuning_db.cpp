@@ -109,7 +109,7 @@ TEST(TuningDb, CorruptFilesAreErrorsNamingTheFile) {
 TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
   using ops::GemmFamily;
   TuningDb db(here);
-  const int heuristic = ops::gemm_tile_for(GemmFamily::mma, 5);
+  const int heuristic = ops::gemm_tile_for(GemmFamily::mma, 5, 28672, 4096);
   EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), heuristic);
   int candidate = -1, wgmma_tile = -1;
   for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
@@ -122,15 +122,18 @@ TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
   EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), candidate);
   EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::fp16), heuristic);  // not tuned
   db.set({16, 28672, 4096, DType::bf16}, {candidate, 60.0});  // an 8-token tile cannot hold M = 12
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 12, 28672, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 12));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 12, 28672, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 12, 28672, 4096));
   db.set({8, 4096, 4096, DType::bf16}, {wgmma_tile, 1.0});  // another family's tile is ignored
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 8));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 4096, DType::bf16),
+            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 4096));
   db.set({8, 4096, 1024, DType::bf16}, {999, 1.0});  // out of range
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 8));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16),
+            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 1024));
 }
 
-// Dispatch takes only exact kernels: on sm_90a the streaming decode tiles up to 16 tokens and bf16 wgmma
-// above; elsewhere mma.sync throughout; never fp8 wgmma (outside design.md's bound).
+// Dispatch takes only exact kernels: on sm_90a up to 16 tokens the TMA decode tiles for weights of 96 MiB
+// and more, the streaming ones below, and bf16 wgmma above 16 tokens; on sm_89 mma.sync throughout;
+// never fp8 wgmma (outside design.md's bound).
 TEST(TuningDb, DispatchedFamiliesByArchAndM) {
   using ops::GemmFamily;
   const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
@@ -139,11 +142,21 @@ TEST(TuningDb, DispatchedFamiliesByArchAndM) {
     EXPECT_TRUE(families.contains(GemmFamily::mma)) << arch;
     EXPECT_FALSE(families.contains(GemmFamily::wgmma)) << arch;
     EXPECT_EQ(families.contains(GemmFamily::wgmma_bf16), std::string(arch) == "sm_90a") << arch;
-    EXPECT_FALSE(families.contains(GemmFamily::tma_decode)) << arch;  // on request until verified on a GPU
+    EXPECT_EQ(families.contains(GemmFamily::tma_decode), std::string(arch) != "sm_89") << arch;
   }
-  for (std::int64_t m : {1, 16}) EXPECT_EQ(ops::gemm_tile_for(hopper, m), ops::gemm_tile_for(GemmFamily::mma, m));
+  for (std::int64_t m : {1, 8, 9, 16}) {
+    SCOPED_TRACE(::testing::Message() << "M = " << m);
+    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{4096, 4096}, {4096, 14336}, {8192, 3584}})
+      EXPECT_EQ(ops::gemm_tile_for(hopper, m, n, k), ops::gemm_tile_for(GemmFamily::mma, m, n, k));
+    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {57344, 8192}}) {
+      const ops::GemmTile& t = ops::gemm_tiles[ops::gemm_tile_for(hopper, m, n, k)];
+      EXPECT_EQ(t.family, GemmFamily::tma_decode);
+      EXPECT_EQ(t.bn, m <= 8 ? 8 : 16);
+      EXPECT_EQ(t.bm, 64);  // the tile measured fastest
+    }
+  }
   for (std::int64_t m : {17, 64, 65, 2048, 1 << 20})
-    EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m)].family, GemmFamily::wgmma_bf16) << "M = " << m;
+    EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m, 28672, 4096)].family, GemmFamily::wgmma_bf16) << "M = " << m;
 }
 
 }  // namespace

@@ -89,10 +89,11 @@ TEST_P(WarmupSpecs, WholeModelIsTheUnionOfBothMethods) {
   Names expected = apply_kernels_all_tokens(model.moe[0], DType::bf16, arch);
   expected.insert(ops::quantize_kernel_spec(DType::bf16, ScaleLayout::linear, ScaleRule::rceil, arch).display_name());
   const ops::GemmFamilies families = ops::GemmFamilies::dispatched(arch);
-  for (std::int64_t m : all_tokens)
-    for (const jit::KernelSpec& spec :
-         ops::gemm_launch_kernel_specs(ops::gemm_tiles[ops::gemm_tile_for(families, m)], DType::bf16, arch))
-      expected.insert(spec.display_name());
+  for (const LinearShape& l : model.linear)
+    for (std::int64_t m : all_tokens)
+      for (const jit::KernelSpec& spec :
+           ops::gemm_launch_kernel_specs(ops::gemm_tiles[ops::gemm_tile_for(families, m, l.n, l.k)], DType::bf16, arch))
+        expected.insert(spec.display_name());
   EXPECT_EQ(names_of(ops::layer_kernel_specs(model.linear, model.moe, all_tokens, DType::bf16, arch)), expected);
 }
 

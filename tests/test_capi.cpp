@@ -211,11 +211,13 @@ TEST(CApiMoe, GroupedGemmNamesMissingTensors) {
   EXPECT_CONTAINS(std::string(mxjit_last_error()), "is NULL");
 }
 
-// The grouped GEMM's workspace: the bf16 token rows (K rounded up to 128) and a byte per row.
+// The grouped GEMM's workspace: the bf16 token rows (K rounded up to 128) and a byte per row; on a GPU
+// at least that (the TMA decode tiles' partials can need more).
 TEST(CApiMoe, GroupedGemmWorkspaceBytes) {
   std::uint64_t bytes = 0;
   ASSERT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(1000, 160, &bytes), MXJIT_OK);
-  EXPECT_EQ(bytes, 1000u * 256 * 2 + 1024);
+  if (mxjit_gpu_count() == 0) EXPECT_EQ(bytes, 1000u * 256 * 2 + 1024);
+  else EXPECT_GE(bytes, 1000u * 256 * 2 + 1024);
   EXPECT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(10, 48, &bytes), MXJIT_ERROR_INVALID_ARGUMENT);
   EXPECT_CONTAINS(std::string(mxjit_last_error()), "K = 48");
   EXPECT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(10, 64, nullptr), MXJIT_ERROR_INVALID_ARGUMENT);

@@ -67,7 +67,7 @@ void launch_split_reduce(const GemmParams& gemm, std::int64_t m, std::int64_t n,
 }
 
 // tma_decode's second launch: one CTA per boundary between CTA shares of the walk.
-void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams& p, DType out, const jit::Arch& arch,
+void launch_decode_reduce(const GemmTile& tile, int tile_index, GemmParams p, DType out, const jit::Arch& arch,
                           CUstream stream) {
   static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> kernels;
   const runtime::Kernel& kernel = kernels.get(runtime::current_device(), tile_index * 2 + out_index(out), {256, 0},
@@ -76,8 +76,7 @@ void launch_decode_reduce(const GemmTile& tile, int tile_index, const GemmParams
   config.grid[0] = static_cast<unsigned>(p.decode.ctas - 1);  // > 0: a tile is shared
   config.block[0] = 256;
   config.stream = stream;
-  GemmParams copy = p;
-  void* args[] = {&copy};
+  void* args[] = {&p};
   kernel.launch(config, args);
 }
 

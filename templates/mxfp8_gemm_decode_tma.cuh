@@ -1,8 +1,10 @@
 // MXFP8 decode GEMM on sm_90 (at most 16 tokens): the weight streams through shared memory by TMA,
 // Stages deep, so the bytes in flight are set by the pipeline, not by registers.
 //
-// Decode is memory-bound: each weight byte is read once and the work per byte is small. What limits a
-// kernel is how many bytes it keeps in flight, and whether every SM stays busy to the end. Here:
+// Decode is memory-bound: each weight byte is read once and the work per byte is small, so a kernel
+// must keep enough bytes in flight, keep every SM busy to the end, and issue little per byte (on H100
+// the 64-row tile, 2 CTAs per SM, beat deeper pipelines: the consumers' issue is the bound there; see
+// bench/METHOD.md). Here:
 // - one producer warp issues, per 128-deep K stage, a TMA box of the tile's weight rows and one of the
 //   tokens (both 128-byte swizzled; rows past N, tokens past M and K past its end arrive as zeros), and
 //   the stage's scale words by cp.async; `full` and `empty` mbarriers hand the stages over, and no

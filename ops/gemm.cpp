@@ -158,19 +158,17 @@ const jit::TuningDb& gemm_tuning(int device) {
 }
 
 int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k) {
-  const auto best_of = [&](bool tma_decode) {
+  const auto best_of = [&](std::int64_t weight_bytes) {
     int best = -1;
     for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
       if (families.contains(gemm_tiles[i].family) && gemm_tiles[i].max_tokens >= m &&
-          (tma_decode || gemm_tiles[i].family != GemmFamily::tma_decode) &&
+          gemm_tiles[i].min_weight_bytes <= weight_bytes &&
           (best < 0 || gemm_tiles[i].max_tokens <= gemm_tiles[best].max_tokens))
         best = i;
     return best;
   };
-  // Below tma_decode_min_weight_bytes another family's tile where there is one (tma_decode alone still
-  // takes any size).
-  int best = best_of(n * k >= tma_decode_min_weight_bytes);
-  if (best < 0) best = best_of(true);
+  int best = best_of(n * k);
+  if (best < 0) best = best_of(any_m);  // a family whose tiles all want larger weights still takes any
   if (best < 0) throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
   return best;
 }

@@ -48,12 +48,14 @@ struct GemmTile {
   bool swap_ab;  // a decode tile: weights are the kernel's rows, and it holds at most bn tokens
   // The heuristic takes, among the tiles of the families allowed, the one with the smallest max_tokens
   // >= M; of equals the later row (rows are listed older kernels first); 0 = only on request (tuning).
-  // tma_decode tiles also need a large weight (gemm_tile_for).
   std::int64_t max_tokens;
   // The decode kernel of templates/mxfp8_gemm_stream.cuh: weights straight from global memory into mma
   // fragments. bm = 16 rows per warp group, bn = tokens, warps_m = warps, stages = load groups in flight;
   // plan_gemm's `splits` is then the number of warps sharing a row group's K (no workspace).
   bool streaming = false;
+  // The heuristic takes the tile only for weights of at least this many bytes (N x K), unless no other
+  // tile of the families allowed holds M.
+  std::int64_t min_weight_bytes = 0;
   // Whether the kernel's rows are weight rows (N) and its columns tokens (M): swap_ab tiles, and every
   // wgmma_bf16 tile (weights in registers, tokens from shared memory), which holds any M.
   bool weights_are_rows() const { return swap_ab || family == GemmFamily::wgmma_bf16; }
@@ -63,6 +65,11 @@ struct GemmTile {
 };
 
 inline constexpr std::int64_t any_m = std::int64_t{1} << 62;
+
+// Measured on H100 (bench/METHOD.md): the TMA decode kernel beats the streaming one on a 112 MiB weight
+// (N = 28672, K = 4096: 1.17x at M = 1, 1.38x at M = 16) and loses on 16-56 MiB ones (a second launch
+// and host-side tensor maps that small weights do not amortize).
+inline constexpr std::int64_t tma_decode_min_weight_bytes = std::int64_t{96} << 20;
 
 inline constexpr GemmTile gemm_tiles[] = {
     // family             bm   bn  wm wn st swap  max_tokens
@@ -85,9 +92,9 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
     // Decode on sm_90: weights by TMA through `stages` shared-memory stages, persistent stream-K grid.
-    // 64 rows, 2 CTAs per SM measured fastest on H100 (bench/METHOD.md).
-    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 8},
-    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 16},
+    // 64 rows, 2 CTAs per SM measured fastest on H100 (bench/METHOD.md); only for large weights.
+    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 8, false, tma_decode_min_weight_bytes},
+    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 16, false, tma_decode_min_weight_bytes},
     {GemmFamily::tma_decode, 128, 8, 8, 1, 6, true, 0},
     {GemmFamily::tma_decode, 128, 16, 8, 1, 6, true, 0},
     {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 0},
@@ -120,15 +127,9 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
-// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles): by M, and
-// the tma_decode tiles only for weights of at least tma_decode_min_weight_bytes when another family can
-// take M.
+// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles): by M, among
+// the tiles whose min_weight_bytes the weight reaches (all of them when none of those holds M).
 int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k);
-
-// Measured on H100 (bench/METHOD.md): the TMA decode kernel beats the streaming one on a 112 MiB weight
-// (N = 28672, K = 4096: 1.17x at M = 1, 1.38x at M = 16) and loses on 16-56 MiB ones (a second launch
-// and host-side tensor maps that small weights do not amortize).
-inline constexpr std::int64_t tma_decode_min_weight_bytes = std::int64_t{96} << 20;
 
 // The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a
 // tile of `families` that can hold M, else the heuristic's.

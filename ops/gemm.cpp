@@ -72,12 +72,7 @@ void launch_decode_reduce(const GemmTile& tile, int tile_index, GemmParams p, DT
   static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> kernels;
   const runtime::Kernel& kernel = kernels.get(runtime::current_device(), tile_index * 2 + out_index(out), {256, 0},
                                               [&] { return decode_reduce_kernel_spec(tile, out, arch); });
-  runtime::LaunchConfig config;
-  config.grid[0] = static_cast<unsigned>(p.decode.ctas - 1);  // > 0: a tile is shared
-  config.block[0] = 256;
-  config.stream = stream;
-  void* args[] = {&p};
-  kernel.launch(config, args);
+  launch_decode_boundaries(kernel, p.decode.ctas, &p, stream);
 }
 
 }  // namespace
@@ -181,6 +176,15 @@ int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm) {
 
 std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas) {
   return static_cast<std::uint64_t>(ctas) * 2 * tile.bn * tile.bm * 4;
+}
+
+void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params, CUstream stream) {
+  runtime::LaunchConfig config;
+  config.grid[0] = static_cast<unsigned>(ctas - 1);
+  config.block[0] = 256;
+  config.stream = stream;
+  void* args[] = {params};
+  sum.launch(config, args);
 }
 
 int stream_k_split(const GemmTile& tile, std::int64_t row_groups, std::int64_t k, int sm_count) {

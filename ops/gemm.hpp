@@ -105,6 +105,9 @@ inline constexpr GemmTile gemm_tiles[] = {
 // each (one CTA per slot), and the workspace the partials of its shared row tiles take (two per CTA).
 int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm);
 std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas);
+// A tma_decode launch's second kernel (its shared-tile sum, dense or grouped): one 256-thread CTA per
+// boundary between the walk's `ctas` shares; `params` is the kernel's one parameter.
+void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params, CUstream stream);
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row
 // groups than twice the SMs can take at once and each warp keeps at least two 128-deep K groups.

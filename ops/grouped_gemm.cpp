@@ -56,12 +56,7 @@ void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmPara
   const runtime::Kernel& reduce =
       reduce_kernels.get(runtime::current_device(), tile_index * 2 + (out == DType::fp16 ? 1 : 0), {256, 0},
                          [&] { return decode_reduce_kernel_spec(tile, out, info.arch); });
-  runtime::LaunchConfig reduce_config;
-  reduce_config.grid[0] = static_cast<unsigned>(p.decode_ctas - 1);
-  reduce_config.block[0] = 256;
-  reduce_config.stream = stream;
-  void* reduce_args[] = {&p};
-  reduce.launch(reduce_config, reduce_args);
+  launch_decode_boundaries(reduce, p.decode_ctas, &p, stream);
 }
 
 // [E, rows, cols] with unit column stride, rows `row_align` bytes apart, experts a multiple of it apart.

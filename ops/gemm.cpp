@@ -427,7 +427,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   p.b_scales = reinterpret_cast<const unsigned char*>(kb_scales.data);
   p.out = reinterpret_cast<void*>(out.data);
   p.bias = bias ? reinterpret_cast<const void*>(bias->data) : nullptr;
-  const bool split_k = plan.splits > 1 && two_d_grid;
+  const bool split_k = plan.splits > 1 && !tile.streaming;  // streaming tiles split K inside the CTA
   p.partials = split_k || plan.decode_shared_tiles ? reinterpret_cast<float*>(workspace + plan.bf16_operand_bytes)
                                                    : nullptr;
   p.m = static_cast<int>(km);

@@ -129,6 +129,10 @@ void decode_tiles(benchmark::internal::Benchmark* b) {
     for (std::int64_t m : {1, 16})
       for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {4096, 14336}, {6144, 4096}, {4096, 4096}})
         if (m <= t.bn) b->Args({tile, m, n, k});
+    // Row-pitch probes: the 112 MiB of N = 28672, K = 4096 as rows of 128 and 512 bytes, where one 64-row
+    // TMA stage is a contiguous 8 KB, or four consecutive ones a contiguous 32 KB: what the weight's
+    // 4 KB row pitch costs the walk against the copy bandwidth.
+    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{917504, 128}, {229376, 512}}) b->Args({tile, 1, n, k});
   }
 }
 BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);

@@ -152,20 +152,23 @@ const jit::TuningDb& gemm_tuning(int device) {
   return *db;
 }
 
-int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k) {
-  const auto best_of = [&](std::int64_t weight_bytes) {
+int tile_for(std::span<const GemmTile> tiles, GemmFamilies families, std::int64_t m, std::int64_t weight_bytes) {
+  const auto best_of = [&](std::int64_t bytes) {
     int best = -1;
-    for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i)
-      if (families.contains(gemm_tiles[i].family) && gemm_tiles[i].max_tokens >= m &&
-          gemm_tiles[i].min_weight_bytes <= weight_bytes &&
-          (best < 0 || gemm_tiles[i].max_tokens <= gemm_tiles[best].max_tokens))
+    for (int i = 0; i < static_cast<int>(tiles.size()); ++i)
+      if (families.contains(tiles[i].family) && tiles[i].max_tokens >= m && tiles[i].min_weight_bytes <= bytes &&
+          (best < 0 || tiles[i].max_tokens <= tiles[best].max_tokens))
         best = i;
     return best;
   };
-  int best = best_of(n * k);
+  int best = best_of(weight_bytes);
   if (best < 0) best = best_of(any_m);  // a family whose tiles all want larger weights still takes any
-  if (best < 0) throw Error(ErrorCode::internal, "gemm_tiles has no catch-all tile for this family");
+  if (best < 0) throw Error(ErrorCode::internal, "the tile table has no catch-all tile for these families");
   return best;
+}
+
+int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k) {
+  return tile_for(gemm_tiles, families, m, n * k);
 }
 
 int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm) {

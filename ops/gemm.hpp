@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -130,8 +131,11 @@ struct GemmPlan {
 // The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
 // to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
 // `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
-// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles): by M, among
-// the tiles whose min_weight_bytes the weight reaches (all of them when none of those holds M).
+// The heuristic over a tile table (dense or grouped): among the tiles of `families`, the smallest
+// max_tokens >= m (of equals the later row), counting only tiles whose min_weight_bytes `weight_bytes`
+// reaches unless none of those holds m. An index into `tiles`.
+int tile_for(std::span<const GemmTile> tiles, GemmFamilies families, std::int64_t m, std::int64_t weight_bytes);
+// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles).
 int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k);
 
 // The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a

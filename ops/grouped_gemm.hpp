@@ -15,6 +15,11 @@ namespace mxjit::ops {
 // templates/mxfp8_grouped_gemm_wgmma_bf16.cuh (prefill on sm_90a), in kernel coordinates as for the dense
 // GEMM (GemmTile::weights_are_rows). max_tokens here bounds the typical rows per expert the tile is
 // chosen for; equal bounds go to the later row.
+// Measured on H100 (bench/METHOD.md, BM_GroupedDecodeTile at e1b4458, both GEMMs of a MoE layer on one
+// tile): the TMA decode tiles beat the streaming ones by 13-20% where 500 MiB and more of expert weights
+// were touched, tied at ~370 MiB, and lost where 36-170 MiB were (by 35% at 36 MiB).
+inline constexpr std::int64_t grouped_tma_decode_min_touched_bytes = std::int64_t{256} << 20;
+
 inline constexpr GemmTile grouped_gemm_tiles[] = {
     // family            bm   bn  wm wn st swap max rows
     {GemmFamily::mma, 64, 8, 4, 1, 6, true, 0},     // decode through shared memory (on request)
@@ -27,13 +32,15 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},   // few tokens: deep, to keep weights in flight
     {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
     {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
-    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 0},       // decode: weights by TMA, stream-K shares
-    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 0},      // (on request until timed: bench/METHOD.md)
+    // Decode on sm_90: weights by TMA, stream-K shares; only where many expert bytes are touched.
+    {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8, false, grouped_tma_decode_min_touched_bytes},
+    {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16, false, grouped_tma_decode_min_touched_bytes},
 };
 
 // The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): among the tiles of
-// `families`, the smallest max_tokens that holds them.
-int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows);
+// `families`, the smallest max_tokens that holds them, of those whose min_weight_bytes the expert weight
+// bytes the call is expected to read (`touched_bytes`; 0 when unknown) reach.
+int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows, std::int64_t touched_bytes);
 
 // Workspace bytes a launch of `tile` needs for a token-side operand of `a_rows` rows of K on a GPU of
 // `sm_count` SMs with `smem_per_sm` bytes of shared memory each: the wgmma_bf16 tiles' dequantized

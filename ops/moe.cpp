@@ -54,7 +54,9 @@ struct Mxfp8MoE::State {
   runtime::DeviceBuffer x_q, x_scales;             // [T, H] e4m3, [T, H/32 padded]
   runtime::DeviceBuffer h_or_y;                    // h [P, 2I], later y [P, H], params_dtype
   runtime::DeviceBuffer a_q, a_scales;             // [P, I] e4m3, [P, I/32 padded]
-  runtime::DeviceBuffer gemm_workspace;            // the grouped GEMMs' bf16 operand (sm_90a prefill tiles)
+  runtime::DeviceBuffer gemm_workspace;            // the grouped GEMMs' bf16 operand or decode partials
+
+  ops::MoeDims dims() const { return {experts, global_experts, hidden, inter, top_k}; }
 
   // Scales [rows, cols/32] with rows padded to 4 bytes, as the GEMMs read them.
   static TensorView padded_scales(std::uint64_t ptr, std::int64_t rows, std::int64_t cols) {
@@ -120,7 +122,7 @@ Mxfp8MoE::Mxfp8MoE(std::int64_t num_experts, std::int64_t top_k, std::int64_t hi
   const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
   std::uint64_t workspace = 0;
   for (std::int64_t tokens = 1; tokens <= t; ++tokens) {
-    const ops::GemmTile& tile = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(tokens, top_k, global, info.arch)];
+    const ops::GemmTile& tile = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(s.dims(), tokens, info.arch)];
     for (auto [rows, k] : {std::pair{tokens, h}, std::pair{tokens * top_k, i}})
       workspace = std::max(workspace, ops::grouped_gemm_workspace_bytes(tile, rows, k, info.sm_count, info.smem_per_sm));
   }
@@ -231,8 +233,7 @@ void Mxfp8MoE::apply(const Inputs& in, const TensorView& out, CUstream stream) c
   const TensorView row_token = TensorView::contiguous(s.row_token.get(), DType::i32, {pairs});
   const std::uint64_t rows_in_use = s.offsets.get() + static_cast<std::uint64_t>(s.experts) * 4;
   // The tiles warmup compiles for this shape (ops/moe_plan.hpp).
-  const int tile = ops::moe_grouped_gemm_tile(t, k, s.global_experts,
-                                              runtime::device_info(runtime::current_device()).arch);
+  const int tile = ops::moe_grouped_gemm_tile(s.dims(), t, runtime::device_info(runtime::current_device()).arch);
   const std::uint64_t ws = s.gemm_workspace.get(), ws_bytes = s.gemm_workspace.size();
 
   // 3. h = x . W13[e]^T over the gathered token rows.

@@ -84,7 +84,8 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
       for (DType logits : {DType::f32, dtype}) add(route_topk_kernel_spec(logits, static_cast<int>(global), arch));
       for (std::int64_t t : tokens)  // one tile for both GEMMs
         for (jit::KernelSpec& spec : grouped_gemm_launch_kernel_specs(
-                 grouped_gemm_tiles[moe_grouped_gemm_tile(t, m.top_k, global, arch)], dtype, arch))
+                 grouped_gemm_tiles[moe_grouped_gemm_tile({m.experts, global, m.hidden, m.intermediate, m.top_k}, t, arch)],
+                 dtype, arch))
           add(std::move(spec));
     }
   }

@@ -7,6 +7,7 @@
 
 #include "jit/tuning_db.hpp"
 #include "ops/gemm.hpp"
+#include "ops/moe_plan.hpp"
 #include "tests/test_support.hpp"
 
 namespace mxjit {
@@ -157,6 +158,41 @@ TEST(TuningDb, DispatchedFamiliesByArchAndM) {
   }
   for (std::int64_t m : {17, 64, 65, 2048, 1 << 20})
     EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m, 28672, 4096)].family, GemmFamily::wgmma_bf16) << "M = " << m;
+}
+
+// MoE decode on sm_90: the grouped TMA tiles where the tokens are expected to touch at least
+// grouped_tma_decode_min_touched_bytes of expert weights (the H100 sweep of bench/METHOD.md), the
+// streaming tiles below and the bf16 wgmma ones above 16 rows per expert; on sm_89 never tma_decode.
+TEST(TuningDb, MoeDecodeTileByTouchedExpertBytes) {
+  using ops::GemmFamily;
+  const jit::Arch hopper = jit::Arch::parse("sm_90a");
+  const ops::MoeDims qwen3{128, 128, 2048, 768, 8}, mixtral{8, 8, 4096, 7168, 2}, deepseek_shard{32, 256, 7168, 2048, 8};
+  struct Case {
+    ops::MoeDims dims;
+    std::int64_t tokens;
+    bool tma;
+    int tokens_per_tile;
+  };
+  for (const Case& c : {Case{qwen3, 1, false, 8}, Case{qwen3, 64, true, 8}, Case{mixtral, 1, false, 8},
+                        Case{mixtral, 16, true, 8}, Case{mixtral, 64, true, 16}, Case{deepseek_shard, 1, false, 8},
+                        Case{deepseek_shard, 16, true, 8}, Case{deepseek_shard, 64, true, 8}}) {
+    SCOPED_TRACE(::testing::Message() << "E = " << c.dims.experts << ", H = " << c.dims.hidden << ", T = " << c.tokens);
+    const ops::GemmTile& t = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(c.dims, c.tokens, hopper)];
+    EXPECT_EQ(t.family == GemmFamily::tma_decode, c.tma);
+    EXPECT_TRUE(t.family == GemmFamily::tma_decode || t.streaming);
+    EXPECT_EQ(t.bn, c.tokens_per_tile);
+    EXPECT_EQ(c.tma, ops::moe_expected_touched_bytes(c.dims, c.tokens) >= ops::grouped_tma_decode_min_touched_bytes);
+    const ops::GemmTile& portable =
+        ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(c.dims, c.tokens, jit::Arch::parse("sm_89"))];
+    EXPECT_TRUE(portable.streaming);
+  }
+  // Uniform routing: one token touches top_k experts of the model, on this rank its share of them.
+  EXPECT_EQ(ops::moe_expected_touched_bytes(mixtral, 1), 2 * 3 * 4096 * 7168);
+  EXPECT_NEAR(static_cast<double>(ops::moe_expected_touched_bytes(deepseek_shard, 1)), 1.0 * 3 * 7168 * 2048, 1.0);
+  // The raw grouped GEMM does not know the bytes touched: no floor reached, no TMA tile unless asked for.
+  EXPECT_TRUE(ops::grouped_gemm_tiles[ops::grouped_gemm_tile_for(ops::GemmFamilies::dispatched(hopper), 4, 0)].streaming);
+  EXPECT_EQ(ops::grouped_gemm_tiles[ops::grouped_gemm_tile_for(GemmFamily::tma_decode, 4, 0)].family, GemmFamily::tma_decode);
+  EXPECT_EQ(ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(mixtral, 256, hopper)].family, GemmFamily::wgmma_bf16);
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ Names apply_kernels(const MoeShape& m, std::int64_t t, DType dtype, DType logits
   names.insert(ops::route_topk_kernel_spec(logits, static_cast<int>(m.global_experts), arch).display_name());
   names.insert(ops::group_by_expert_kernel_spec(arch).display_name());
   names.insert(ops::quantize_kernel_spec(dtype, ScaleLayout::linear, ScaleRule::rceil, arch).display_name());
-  const int tile = ops::moe_grouped_gemm_tile(t, m.top_k, m.global_experts, arch);  // both GEMMs
+  const int tile = ops::moe_grouped_gemm_tile({m.experts, m.global_experts, m.hidden, m.intermediate, m.top_k}, t, arch);  // both GEMMs
   for (const jit::KernelSpec& spec : ops::grouped_gemm_launch_kernel_specs(ops::grouped_gemm_tiles[tile], dtype, arch))
     names.insert(spec.display_name());
   names.insert(ops::silu_mul_quantize_kernel_spec(dtype, ScaleRule::rceil, arch).display_name());

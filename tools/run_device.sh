@@ -12,8 +12,9 @@ build=build-device
 # hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
 # tests once more under compute-sanitizer, each tool of SANITIZE_TOOLS (default: synccheck racecheck).
 # NCU_BENCH (a benchmark regex) and NCU_KERNEL (a kernel-name regex) profile one launch of that kernel
-# in those benchmarks with ncu: per-SASS-instruction stalls (ncu-sass.csv, in logs.tar.gz) and their summary
-# by tools/ncu_stalls.py (ncu.txt). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
+# in those benchmarks with ncu: its details page (throughputs, occupancy, warp states) and the summary of
+# its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
+# (in logs.tar.gz). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
 # minute) when device time is short.
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
@@ -66,6 +67,7 @@ if [ -n "${NCU_BENCH:-}" ]; then
     --section SourceCounters --export "$OUT/profile" $build/bench/mxjit_bench --benchmark_filter="$NCU_BENCH" \
     >"$OUT/ncu.txt" 2>&1
   echo "ncu: rc $?"
+  ncu --import "$OUT/profile.ncu-rep" --page details >>"$OUT/ncu.txt" 2>&1  # throughputs, occupancy, stalls
   ncu --import "$OUT/profile.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu-sass.csv" 2>&1
   python3 tools/ncu_stalls.py "$OUT/ncu-sass.csv" >>"$OUT/ncu.txt" 2>&1  # where the warps wait
   rm -f "$OUT/profile.ncu-rep"

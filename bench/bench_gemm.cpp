@@ -21,16 +21,18 @@ namespace {
 struct GemmOperands {
   runtime::DeviceBuffer a, a_scales, b, b_scales, out;
   TensorView a_view, as_view, b_view, bs_view, out_view;
-  GemmOperands(std::int64_t m, std::int64_t n, std::int64_t k, std::mt19937& rng) {
+  // The weight b's rows are k + b_row_pad bytes apart.
+  GemmOperands(std::int64_t m, std::int64_t n, std::int64_t k, std::mt19937& rng, std::int64_t b_row_pad = 0) {
     const std::int64_t sstride = (k / 32 + 3) / 4 * 4;
     a = random_bytes(m * k, false, rng);
     a_scales = random_bytes(m * sstride, true, rng);
-    b = random_bytes(n * k, false, rng);
+    b = random_bytes(n * (k + b_row_pad), false, rng);
     b_scales = random_bytes(n * sstride, true, rng);
     out = runtime::DeviceBuffer(static_cast<std::size_t>(m * n * 2));
     a_view = TensorView::contiguous(a.get(), DType::e4m3, {m, k});
     as_view = scale_view(a_scales.get(), m, k);
     b_view = TensorView::contiguous(b.get(), DType::e4m3, {n, k});
+    b_view.strides[0] = k + b_row_pad;
     bs_view = scale_view(b_scales.get(), n, k);
     out_view = TensorView::contiguous(out.get(), DType::bf16, {m, n});
   }
@@ -91,13 +93,13 @@ void BM_GemmDecodeTile(benchmark::State& state) {
   if (!gpu) return;
   const int tile = static_cast<int>(state.range(0));
   const ops::GemmFamily family = ops::gemm_tiles[tile].family;
-  const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3);
+  const std::int64_t m = state.range(1), n = state.range(2), k = state.range(3), pad = state.range(4);
   if (m > ops::gemm_tiles[tile].bn) return state.SkipWithError("tile too narrow for M");
   const runtime::DeviceInfo& info = runtime::device_info(0);
   if (!ops::gemm_family_supported(family, info.arch)) return state.SkipWithError("not on this GPU");
   const CUstream stream = gpu->stream->get();
   std::mt19937 rng(11);
-  const GemmOperands g(m, n, k, rng);
+  const GemmOperands g(m, n, k, rng, pad);
   const ops::GemmPlan plan = ops::plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16));
   workspace.fill(0, stream);
@@ -128,14 +130,13 @@ void decode_tiles(benchmark::internal::Benchmark* b) {
     if (t.family == ops::GemmFamily::wgmma || !t.swap_ab) continue;
     for (std::int64_t m : {1, 16})
       for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {4096, 14336}, {6144, 4096}, {4096, 4096}})
-        if (m <= t.bn) b->Args({tile, m, n, k});
-    // Row-pitch probes: the 112 MiB of N = 28672, K = 4096 as rows of 128 and 512 bytes, where one 64-row
-    // TMA stage is a contiguous 8 KB, or four consecutive ones a contiguous 32 KB: what the weight's
-    // 4 KB row pitch costs the walk against the copy bandwidth.
-    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{917504, 128}, {229376, 512}}) b->Args({tile, 1, n, k});
+        if (m <= t.bn) b->Args({tile, m, n, k, 0});
+    // Row-pitch probes: the weight rows of N = 28672, K = 4096 padded apart, so that the 128-byte pieces
+    // one stage reads of consecutive rows no longer share their address bits below 4 KB.
+    for (std::int64_t pad : {128, 1024}) b->Args({tile, 1, 28672, 4096, pad});
   }
 }
-BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K", "pad"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
 // The exact Hopper family (bf16 wgmma on dequantized tiles), every tile, at prefill sizes, beside
 // cuBLASLt bf16 on the same shapes in the same run.

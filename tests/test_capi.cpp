@@ -211,11 +211,14 @@ TEST(CApiMoe, GroupedGemmNamesMissingTensors) {
   EXPECT_CONTAINS(std::string(mxjit_last_error()), "is NULL");
 }
 
-// The grouped GEMM's workspace: the bf16 token rows (K rounded up to 128) and a byte per row; on a GPU
-// at least that (the TMA decode tiles' partials can need more).
+// The grouped GEMM's workspace: the bf16 token rows (K rounded up to 128) and a byte per row; on a GPU,
+// sized for the current device's tiles, at least that (the TMA decode tiles' partials can need more).
 TEST(CApiMoe, GroupedGemmWorkspaceBytes) {
   std::uint64_t bytes = 0;
-  ASSERT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(1000, 160, &bytes), MXJIT_OK);
+  if (mxjit_gpu_count() > 0) {
+    ASSERT_EQ(mxjit_device_activate(0), MXJIT_OK) << mxjit_last_error();
+  }
+  ASSERT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(1000, 160, &bytes), MXJIT_OK) << mxjit_last_error();
   if (mxjit_gpu_count() == 0) EXPECT_EQ(bytes, 1000u * 256 * 2 + 1024);
   else EXPECT_GE(bytes, 1000u * 256 * 2 + 1024);
   EXPECT_EQ(mxjit_grouped_gemm_mxfp8_workspace_bytes(10, 48, &bytes), MXJIT_ERROR_INVALID_ARGUMENT);

@@ -134,6 +134,8 @@ void decode_tiles(benchmark::internal::Benchmark* b) {
     // Row-pitch probes: the weight rows of N = 28672, K = 4096 padded apart, so that the 128-byte pieces
     // one stage reads of consecutive rows no longer share their address bits below 4 KB.
     for (std::int64_t pad : {128, 1024}) b->Args({tile, 1, 28672, 4096, pad});
+    // Size probe: four times the largest Llama-3-8B weight (448 MiB), for the walk's fixed costs.
+    b->Args({tile, 1, 4 * 28672, 4096, 0});
   }
 }
 BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K", "pad"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);

@@ -31,7 +31,7 @@ Kernel::Kernel(std::string_view cubin, const std::string& lowered_name, std::str
 Kernel::~Kernel() { driver().cuLibraryUnload(library_); }
 
 void Kernel::launch(const LaunchConfig& c, void** args) const {
-  CUlaunchAttribute cluster_attr{};
+  CUlaunchAttribute attrs[2]{};
   CUlaunchConfig config{};
   config.gridDimX = c.grid[0];
   config.gridDimY = c.grid[1];
@@ -41,14 +41,21 @@ void Kernel::launch(const LaunchConfig& c, void** args) const {
   config.blockDimZ = c.block[2];
   config.sharedMemBytes = c.dynamic_smem;
   config.hStream = c.stream;
+  unsigned count = 0;
   if (c.cluster[0] * c.cluster[1] * c.cluster[2] > 1) {
-    cluster_attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-    cluster_attr.value.clusterDim.x = c.cluster[0];
-    cluster_attr.value.clusterDim.y = c.cluster[1];
-    cluster_attr.value.clusterDim.z = c.cluster[2];
-    config.attrs = &cluster_attr;
-    config.numAttrs = 1;
+    CUlaunchAttribute& a = attrs[count++];
+    a.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    a.value.clusterDim.x = c.cluster[0];
+    a.value.clusterDim.y = c.cluster[1];
+    a.value.clusterDim.z = c.cluster[2];
   }
+  if (c.early_start) {
+    CUlaunchAttribute& a = attrs[count++];
+    a.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    a.value.programmaticStreamSerializationAllowed = 1;
+  }
+  config.attrs = count > 0 ? attrs : nullptr;
+  config.numAttrs = count;
   if (CUresult r = driver().cuLaunchKernelEx(&config, function(), args, nullptr); r != CUDA_SUCCESS)
     throw_cuda_error("cuLaunchKernelEx", r, display_name_.c_str());
 }

@@ -14,6 +14,9 @@ struct LaunchConfig {
   unsigned dynamic_smem = 0;
   unsigned cluster[3] = {1, 1, 1};  // thread-block cluster; {1,1,1} launches without one
   CUstream stream = nullptr;
+  // Programmatic dependent launch (sm_90+): the kernel may start before the previous one on the stream
+  // ends; it must wait for it on the device (templates/grid_dependency.cuh) before touching its data.
+  bool early_start = false;
 };
 
 // The block size and dynamic shared memory a kernel is always launched with (its template fixes them).

@@ -21,6 +21,7 @@
 // Kernel coordinates as the SwapAB GEMMs: p.a / p.m are the weights [N, K], p.b / p.n the tokens [M, K].
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "mxfp8_gemm_common.cuh"
 #include "warp_specialization.cuh"
 
@@ -186,6 +187,9 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const D
   const long long begin = work.begin(blockIdx.x), end = work.begin(blockIdx.x + 1);
 
   if (warp == Consumers) {  // the producer: stage n in slot n % Stages
+    // Launched early after the tokens' quantize (LaunchConfig::early_start), the CTA is set up by now;
+    // the consumers read only what this warp loads.
+    wait_for_previous_grid();
     long long n = 0;
 #pragma unroll 1
     for (long long it = begin; it < end;) {

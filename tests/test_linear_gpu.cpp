@@ -96,6 +96,43 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearGpu,
                                            LinearCase{DType::fp16, 2048, {1000}, 300},
                                            LinearCase{DType::fp16, 96, {64, 32}, 16}));
 
+// apply() launches its decode GEMM early (programmatic dependent launch on sm_90): back-to-back calls
+// with new x and no host sync between them must each see their own quantized x, on the streaming kernel
+// (N = 4096) and on tma_decode (N = 28672, 112 MiB of weight).
+TEST_F(GpuTest, BackToBackDecodeAppliesSeeTheirOwnInput) {
+  for (const std::int64_t n : {4096, 28672}) {
+    SCOPED_TRACE(fmt::format("N = {}", n));
+    const std::int64_t k = 4096, m = 1, calls = 3;
+    std::mt19937_64 rng(fresh_seed());
+    Mxfp8Linear layer(k, {n}, k, n, DType::bf16, {.max_tokens = 16});
+    const auto w_host = random_values(DType::bf16, n * k, rng);
+    runtime::DeviceBuffer w_src(w_host.size() * 2);
+    w_src.upload(w_host.data(), w_src.size());
+    layer.load_weight(w_src.get(), stream());
+    layer.process_weights_after_loading(stream());
+    MXJIT_CU(cuStreamSynchronize, stream());
+    const Mxfp8Operand w = Mxfp8Operand::from_values(DType::bf16, w_host, n, k);
+    std::vector<std::vector<std::uint16_t>> xs;
+    runtime::DeviceBuffer d_x(static_cast<std::size_t>(calls * m * k * 2)), d_out(static_cast<std::size_t>(calls * m * n * 2));
+    for (std::int64_t c = 0; c < calls; ++c) xs.push_back(random_values(DType::bf16, m * k, rng));
+    for (std::int64_t c = 0; c < calls; ++c)
+      MXJIT_CU(cuMemcpyHtoD, d_x.get() + static_cast<std::uint64_t>(c * m * k * 2), xs[c].data(), xs[c].size() * 2);
+    d_out.fill(0xFF, stream());
+    for (std::int64_t c = 0; c < calls; ++c)  // x_q and its scales are rewritten by every call
+      layer.apply(TensorView::contiguous(d_x.get() + static_cast<std::uint64_t>(c * m * k * 2), DType::bf16, {m, k}),
+                  nullptr,
+                  TensorView::contiguous(d_out.get() + static_cast<std::uint64_t>(c * m * n * 2), DType::bf16, {m, n}),
+                  stream());
+    MXJIT_CU(cuStreamSynchronize, stream());
+    for (std::int64_t c = 0; c < calls; ++c) {
+      std::vector<std::uint16_t> out(static_cast<std::size_t>(m * n));
+      MXJIT_CU(cuMemcpyDtoH, out.data(), d_out.get() + static_cast<std::uint64_t>(c * m * n * 2), out.size() * 2);
+      const GemmCheck check = check_gemm(Mxfp8Operand::from_values(DType::bf16, xs[c], m, k), w, out, DType::bf16, nullptr, rng);
+      EXPECT_EQ(check.failures, 0) << "call " << c << ": " << check.first_failure;
+    }
+  }
+}
+
 TEST_F(GpuTest, LinearApplyRejectsBadInputs) {
   Mxfp8Linear layer(64, {32}, 64, 32, DType::bf16, {.max_tokens = 4});
   runtime::DeviceBuffer buf(1 << 16);

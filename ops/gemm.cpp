@@ -115,8 +115,7 @@ std::string GemmTile::name() const {
                      : family == GemmFamily::tma_decode ? "tma_decode"
                      : streaming                        ? "stream"
                                                         : "mma";
-  return fmt::format("{}_{}x{}_w{}x{}_s{}{}{}", kind, bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "",
-                     cp_async_weights ? "_cpasync" : "");
+  return fmt::format("{}_{}x{}_w{}x{}_s{}{}", kind, bm, bn, warps_m, warps_n, stages, swap_ab ? "_swap" : "");
 }
 
 int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::int64_t m, std::int64_t n,
@@ -317,9 +316,8 @@ jit::KernelSpec gemm_kernel_spec(const GemmTile& t, DType out, const jit::Arch& 
   if (t.family == GemmFamily::tma_decode) {
     if (!gemm_family_supported(t.family, arch))
       throw Error(ErrorCode::unsupported, fmt::format("the tma_decode GEMM needs sm_90, not {}", arch.name()));
-    std::vector<jit::TemplateArg> args = decode_tma_kernel_args(t, out);
-    args.push_back({"tma_weights", t.cp_async_weights ? "false" : "true"});
-    return jit::KernelSpec{"mxfp8_gemm_decode_tma", "mxjit::mxfp8_gemm_decode_tma_kernel", std::move(args), arch};
+    return jit::KernelSpec{"mxfp8_gemm_decode_tma", "mxjit::mxfp8_gemm_decode_tma_kernel",
+                           decode_tma_kernel_args(t, out), arch};
   }
   return jit::KernelSpec{t.streaming ? "mxfp8_gemm_stream" : "mxfp8_gemm_mma",
                          t.streaming ? "mxjit::mxfp8_gemm_stream_kernel" : "mxjit::mxfp8_gemm_mma_kernel",
@@ -462,11 +460,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
            {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(rows)}, {static_cast<std::uint64_t>(ld)}},
           {static_cast<std::uint32_t>(k_tile), static_cast<std::uint32_t>(box_rows), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
     };
-    const CUtensorMap tokens = map_of(p.b, kn, p.ldb, tile.bn);
-    if (!tile.cp_async_weights) {
-      const CUtensorMap weights = map_of(p.a, km, p.lda, tile.bm);
-      std::memcpy(&maps.weights, &weights, sizeof(weights));
-    }
+    const CUtensorMap weights = map_of(p.a, km, p.lda, tile.bm), tokens = map_of(p.b, kn, p.ldb, tile.bn);
+    std::memcpy(&maps.weights, &weights, sizeof(weights));
     std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; a 1-D tile raster
     const std::int64_t tiles = ceil_div(km, tile.bm) * ceil_div(kn, tile.bn);

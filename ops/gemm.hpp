@@ -57,8 +57,6 @@ struct GemmTile {
   // The heuristic takes the tile only for weights of at least this many bytes (N x K), unless no other
   // tile of the families allowed holds M.
   std::int64_t min_weight_bytes = 0;
-  // tma_decode only: the weight stages copied by the producer lanes' cp.async instead of a TMA box.
-  bool cp_async_weights = false;
   // Whether the kernel's rows are weight rows (N) and its columns tokens (M): swap_ab tiles, and every
   // wgmma_bf16 tile (weights in registers, tokens from shared memory), which holds any M.
   bool weights_are_rows() const { return swap_ab || family == GemmFamily::wgmma_bf16; }
@@ -102,8 +100,6 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::tma_decode, 128, 16, 8, 1, 6, true, 0},
     {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 0},
     {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 0},
-    {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 0, false, 0, true},  // the weights by cp.async: TMA's
-    {GemmFamily::tma_decode, 64, 16, 4, 1, 8, true, 0, false, 0, true},  // bound or the walk's? (METHOD.md)
 };
 
 // A tma_decode tile's persistent grid on a GPU of `sm_count` SMs with `smem_per_sm` bytes of shared memory

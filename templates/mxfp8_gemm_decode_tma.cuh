@@ -260,11 +260,9 @@ __device__ __forceinline__ void decode_reduce_boundary(const DecodeWork& work, c
   }
 }
 
-// The dense GEMM's walk: work tile `index` is weight rows [index Rows, +Rows) against all tokens, the
-// tokens by a TMA box (GemmTensorMaps; zeros past M and K), the weights by a TMA box too or, with
-// TmaWeights false, by the producer lanes' 16-byte cp.async into the same swizzled layout (the load/store
-// path instead of the TMA unit; zeros past N and K).
-template <int Rows, int Tokens, class Out, bool TmaWeights = true>
+// The dense GEMM's walk: work tile `index` is weight rows [index Rows, +Rows) against all tokens, both
+// operands by TMA boxes (GemmTensorMaps; zeros past N, M and K).
+template <int Rows, int Tokens, class Out>
 struct DenseDecodeWalk {
   const GemmParams& p;
   const GemmTensorMaps* maps;  // null in the second launch, which only stores
@@ -276,18 +274,10 @@ struct DenseDecodeWalk {
   __device__ __forceinline__ void load(DecodeStage<Rows, Tokens>& st, const Tile& tile, int k0, int lane,
                                        unsigned long long* full) const {
     if (lane == 0) {
-      mbarrier_arrive_expect_tx(full, (TmaWeights ? sizeof(st.w) : 0) + sizeof(st.x));
-      if (TmaWeights) tma_load_2d(st.w, &maps->weights, k0, tile.row0, full);
+      mbarrier_arrive_expect_tx(full, sizeof(st.w) + sizeof(st.x));
+      tma_load_2d(st.w, &maps->weights, k0, tile.row0, full);
       tma_load_2d(st.x, &maps->tokens, k0, 0, full);
     }
-    if (!TmaWeights)  // 8 lanes a 128-byte row piece, 4 rows an instruction; K is a multiple of 32
-#pragma unroll 4
-      for (int i = lane; i < Rows * 8; i += 32) {
-        const int r = i / 8, chunk = i % 8, row = tile.row0 + r, k = k0 + chunk * 16;
-        const bool inside = row < p.m && k < p.k;
-        cp_async<16>(st.w + r * kGemmBK + ((chunk ^ (r & 7)) << 4), inside ? p.a + row * p.lda + k : p.a,
-                     inside ? 16 : 0);
-      }
     decode_load_scales(st, p.a_scales, p.lda_s, [&](int r) { return tile.row0 + r < p.m ? tile.row0 + r : -1; },
                        p.b_scales, p.ldb_s, [&](int r) { return r < p.n ? r : -1; }, p.k, k0, lane);
     mbarrier_arrive_on_cp_async(full);
@@ -301,12 +291,11 @@ struct DenseDecodeWalk {
   }
 };
 
-template <int Rows, int Tokens, int Stages, class Out, bool TmaWeights>
+template <int Rows, int Tokens, int Stages, class Out>
 __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_gemm_decode_tma_kernel(const GemmParams p,
                                                                               const __grid_constant__ GemmTensorMaps maps) {
   extern __shared__ unsigned char smem_raw[];
-  decode_tma_walk<Rows, Tokens, Stages>(smem_raw, p.decode, p.partials,
-                                        DenseDecodeWalk<Rows, Tokens, Out, TmaWeights>{p, &maps});
+  decode_tma_walk<Rows, Tokens, Stages>(smem_raw, p.decode, p.partials, DenseDecodeWalk<Rows, Tokens, Out>{p, &maps});
 }
 
 }  // namespace mxjit

@@ -136,6 +136,30 @@ void decode_tiles(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_GemmDecodeTile)->Apply(decode_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
+// The read-only reference for the decode kernels: one sweep over the bytes a decode GEMM streams (the
+// weight and its scales: 16, 112 and 448 MiB of weights), every SM busy, beside the copy bandwidth: is
+// the fixed cost the decode kernels pay a launch theirs, or any read's of that size?
+void BM_ReadSweep(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const std::size_t bytes = static_cast<std::size_t>(state.range(0)) / 32 * 33 / 16 * 16;
+  const CUstream stream = gpu->stream->get();
+  runtime::DeviceBuffer data(bytes);
+  data.fill(0x5A, stream);
+  DeviceTimer timer(stream);
+  double ms = 0, copy = 0;
+  for (auto _ : state) {
+    ms = timer.median_ms([&] { timer.sweep(data.get(), bytes); });
+    copy = copy_tbps(timer, stream);
+    state.SetIterationTime(ms * 1e-3);
+  }
+  state.counters["read_ms"] = ms;
+  state.counters["read_TBps"] = bytes / (ms * 1e-3) / 1e12;
+  state.counters["ratio_to_copy"] = bytes / (ms * 1e-3) / 1e12 / copy;
+}
+BENCHMARK(BM_ReadSweep)->ArgName("weight_bytes")->Arg(4096LL * 4096)->Arg(28672LL * 4096)->Arg(4 * 28672LL * 4096)
+    ->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
 // The exact Hopper family (bf16 wgmma on dequantized tiles), every tile, at prefill sizes, beside
 // cuBLASLt bf16 on the same shapes in the same run.
 void BM_GemmWgmmaBf16(benchmark::State& state) {

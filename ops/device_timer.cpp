@@ -25,9 +25,8 @@ DeviceTimer::DeviceTimer(CUstream stream)
   flush_.fill(0x5A, stream_);
 }
 
-void DeviceTimer::flush_l2() {
-  CUdeviceptr data = flush_.get();
-  unsigned long long count = flush_.size() / 16;
+void DeviceTimer::sweep(CUdeviceptr data, std::size_t bytes) {
+  unsigned long long count = bytes / 16;
   CUdeviceptr sink = flush_.get();  // never written in practice (see the kernel)
   void* args[] = {&data, &count, &sink};
   runtime::LaunchConfig config;
@@ -38,7 +37,7 @@ void DeviceTimer::flush_l2() {
 }
 
 double DeviceTimer::sample_ms(const std::function<void()>& body) {
-  flush_l2();
+  sweep(flush_.get(), flush_.size());  // the L2 emptied
   start_.record(stream_);
   body();
   stop_.record(stream_);

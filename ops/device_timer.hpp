@@ -22,10 +22,12 @@ class DeviceTimer {
   // The same median over as many runs as fit in `budget_ms` of wall time (each run's sweep, launch and
   // wait included), but at least `min_samples` and at most `max_samples`, after one untimed run.
   double median_ms_within(const std::function<void()>& body, double budget_ms, int min_samples, int max_samples);
+  // Enqueues one read of `bytes` (a multiple of 16) at `data` by the sweep kernel, every SM busy: the
+  // read-only reference the benchmarks set beside kernels that stream that many bytes.
+  void sweep(CUdeviceptr data, std::size_t bytes);
 
  private:
   double sample_ms(const std::function<void()>& body);  // one swept, event-timed run
-  void flush_l2();
 
   CUstream stream_;
   runtime::DeviceBuffer flush_;  // 2x the L2, read (never written) by the sweep

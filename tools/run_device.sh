@@ -7,6 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 build=build-device
+if [ -n "${PREBUILT:-}" ]; then  # the build made on the CPU machine, carried with .deps (see README)
+  build=build
+  export LD_LIBRARY_PATH="$PWD/.deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 # TEST_FILTER / BENCH_FILTER narrow a run (CTest regex over test names, benchmark regex); unset,
 # everything runs. TEST_TIMEOUT (per test) and BENCH_TIMEOUT (the whole benchmark step), in seconds, stop a
 # hung step so that the rest of the results still come back. SANITIZE_FILTER (a gtest filter) runs those
@@ -15,12 +19,18 @@ build=build-device
 # in those benchmarks with ncu: its details page (throughputs, occupancy, warp states) and the summary of
 # its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
 # (in logs.tar.gz). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
-# minute) when device time is short.
+# minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
-{ cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXXHASH_INCLUDE_DIR="$PWD/.deps/xxhash/usr/include" &&
-  ninja -C $build -j16; } >"$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+if [ -n "${PREBUILT:-}" ]; then
+  [ -x $build/tests/mxjit_tests ] && [ -x $build/bench/mxjit_bench ] ||
+    { echo "PREBUILT=1: carry 'build' (with tests and bench built) and '.deps'"; exit 1; }
+  echo "prebuilt: $build carried from the CPU machine" >"$OUT/build.log"
+else
+  { cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXXHASH_INCLUDE_DIR="$PWD/.deps/xxhash/usr/include" &&
+    ninja -C $build -j16; } >"$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+fi
 
 export MXJIT_CACHE_DIR=$(mktemp -d)
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; echo "${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}";

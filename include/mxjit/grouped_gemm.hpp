@@ -8,6 +8,8 @@
 //   ExpertGroups::masked(counts, cap)    fixed capacity: e owns [e * cap, e * cap + counts[e])
 // One persistent launch walks (expert, token tile, weight tile); experts with no rows cost nothing.
 // Kernels: mma.sync (portable), a weight-streaming decode kernel, and on sm_90a bf16 wgmma for prefill.
+// (Mxfp8MoE also runs a TMA-fed decode kernel where it expects many expert bytes touched; this call
+// cannot know the bytes its groups touch, and keeps to the others.)
 #pragma once
 
 #include <cuda.h>

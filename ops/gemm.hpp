@@ -128,9 +128,6 @@ struct GemmPlan {
   std::uint64_t workspace_bytes = 0;
 };
 
-// The built-in heuristic: the tile by M; then the number of K splits that wastes the least of the chip
-// to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it.
-// `smem_per_sm` bounds how many CTAs of the tile an SM holds at once.
 // The heuristic over a tile table (dense or grouped): among the tiles of `families`, the smallest
 // max_tokens >= m (of equals the later row), counting only tiles whose min_weight_bytes `weight_bytes`
 // reaches unless none of those holds m. An index into `tiles`.
@@ -147,7 +144,10 @@ int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::in
 // reported once as a warning and treated as empty.
 const jit::TuningDb& gemm_tuning(int device);
 
-// `tile` >= 0 forces that tile (an index into gemm_tiles of one of `families`), e.g. for tuning.
+// The launch plan: the tile by M (gemm_tile_for); then the number of K splits that wastes the least of
+// the chip to a partly filled last wave of CTAs, counting the split-K partials' extra traffic against it
+// (tma_decode: its persistent walk's shares). `smem_per_sm` bounds how many CTAs of the tile an SM holds
+// at once. `tile` >= 0 forces that tile (an index into gemm_tiles of one of `families`), e.g. for tuning.
 GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm,
                    int tile = -1);
 

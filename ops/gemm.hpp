@@ -68,8 +68,8 @@ struct GemmTile {
 inline constexpr std::int64_t any_m = std::int64_t{1} << 62;
 
 // Measured on H100 (bench/METHOD.md): the TMA decode kernel beats the streaming one on a 112 MiB weight
-// (N = 28672, K = 4096: 1.17x at M = 1, 1.38x at M = 16) and loses on 16-56 MiB ones (a second launch
-// and host-side tensor maps that small weights do not amortize).
+// (N = 28672, K = 4096: 1.17x at M = 1, 1.38x at M = 16) and loses on 16-56 MiB ones (20.9 vs 14.3 us
+// at N = K = 4096). Both pay a fixed 16-22 us a launch that is not located yet (METHOD.md, size probe).
 inline constexpr std::int64_t tma_decode_min_weight_bytes = std::int64_t{96} << 20;
 
 inline constexpr GemmTile gemm_tiles[] = {

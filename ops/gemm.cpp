@@ -186,6 +186,7 @@ void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params
   config.grid[0] = static_cast<unsigned>(ctas - 1);
   config.block[0] = 256;
   config.stream = stream;
+  config.early_start = true;  // the sum waits for the walk on the device (templates/grid_dependency.cuh)
   void* args[] = {params};
   sum.launch(config, args);
 }

@@ -107,7 +107,8 @@ inline constexpr GemmTile gemm_tiles[] = {
 int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm);
 std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas);
 // A tma_decode launch's second kernel (its shared-tile sum, dense or grouped): one 256-thread CTA per
-// boundary between the walk's `ctas` shares; `params` is the kernel's one parameter.
+// boundary between the walk's `ctas` shares; `params` is the kernel's one parameter. Launched early
+// (programmatic dependent launch): the walk lets it start, it waits for the walk's partials on the device.
 void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params, CUstream stream);
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row

@@ -184,6 +184,7 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const D
       mbarrier_init(&empty[s], Consumers);  // one arrival per consumer warp
     }
   __syncthreads();
+  allow_next_grid_start();  // the shared-tile sum may launch now and wait for this grid on the device
   const long long begin = work.begin(blockIdx.x), end = work.begin(blockIdx.x + 1);
 
   if (warp == Consumers) {  // the producer: stage n in slot n % Stages

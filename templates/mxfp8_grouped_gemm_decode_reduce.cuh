@@ -12,6 +12,7 @@ __global__ void __launch_bounds__(256) mxfp8_grouped_gemm_decode_reduce_kernel(c
   grouped_tile_prefix(p, Tokens, (p.n + Rows - 1) / Rows, tiles_through);
   const DecodeWork work = grouped_decode_work(p, tiles_through);
   if (work.total == 0) return;
+  wait_for_previous_grid();  // launched early (launch_decode_boundaries): the walk's partials land first
   decode_reduce_boundary<Rows, Tokens>(work, p.partials, blockIdx.x + 1,
                                        GroupedDecodeWalk<Rows, Tokens, Out>{p, nullptr, tiles_through});
 }

@@ -447,7 +447,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
 
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   // The decode kernels wait for the previous grid on the device (templates/grid_dependency.cuh).
-  config.early_start = early_start && info.arch.major >= 9 && (tile.streaming || tile.family == GemmFamily::tma_decode);
+  config.early_start = early_start && (tile.streaming || tile.family == GemmFamily::tma_decode);
   GemmTensorMaps maps{};  // the TMA kernels' second parameter
   static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   if (tile.streaming) {  // one CTA per work tile

@@ -89,6 +89,7 @@ __device__ __forceinline__ DecodeWork grouped_decode_work(const GroupedGemmParam
 template <int Rows, int Tokens, int Stages, class Out>
 __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_grouped_gemm_decode_tma_kernel(const GroupedGemmParams p,
                                                                                       const __grid_constant__ TensorMap weights) {
+  start_in_stream_order();  // the group sizes below come from the previous kernels
   extern __shared__ unsigned char smem_raw[];
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
   grouped_tile_prefix(p, Tokens, (p.n + Rows - 1) / Rows, tiles_through);

@@ -1,4 +1,4 @@
-// MXFP8 decode GEMM on sm_90 (at most 32 tokens): the weight streams through shared memory by TMA,
+// MXFP8 decode GEMM on sm_90 (at most 16 tokens): the weight streams through shared memory by TMA,
 // Stages deep, so the bytes in flight are set by the pipeline, not by registers.
 //
 // Decode is memory-bound: each weight byte is read once and the work per byte is small, so a kernel
@@ -171,7 +171,7 @@ __device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st
 template <int Rows, int Tokens, int Stages, class Walk>
 __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const DecodeWork& work, float* partials,
                                                 const Walk& walk) {
-  static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16 || Tokens == 32) && Stages >= 2, "tile shape");
+  static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16) && Stages >= 2, "tile shape");
   constexpr int Consumers = Rows / 16;
   using Stage = DecodeStage<Rows, Tokens>;
   Stage* stages = reinterpret_cast<Stage*>(align_shared_1024(smem_raw));

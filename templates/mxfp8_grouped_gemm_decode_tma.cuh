@@ -80,44 +80,12 @@ struct GroupedDecodeWalk {
   }
 };
 
-// The walk over this launch's work list (p.decode_ctas CTAs, the work tiles found on the device), with
-// the members of DecodeWork. The grouping's row order inside an expert is not fixed run to run, so when
-// an expert has several token tiles a token may land in any of them; if the shares cut those tiles at
-// different K, its sum would round differently from run to run. So a share boundary that falls inside
-// such a tile moves back to the tile's start (those tiles are always walked whole), and only tiles of
-// experts with one token tile, whose tokens all share the cut, are cut. The shares stay equal to within
-// one tile.
-template <int Tokens>
-struct GroupedDecodeWork {
-  long long total;
-  int k_stages, ctas;
-  const GroupedGemmParams& p;
-  const int* tiles_through;
-
-  __device__ __forceinline__ long long begin(int c) const {
-    const long long i = c * total / ctas, tile = i / k_stages;
-    if (i % k_stages == 0) return i;
-    int row_begin, count;
-    expert_rows(p, expert_of_tile(tiles_through, p.experts, static_cast<int>(tile)), row_begin, count);
-    return count > Tokens ? tile * k_stages : i;
-  }
-  // The CTA whose share holds iteration i: the last whose share begins at or before it.
-  __device__ __forceinline__ int cta_of(long long i) const {
-    int lo = 0, hi = ctas - 1;
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (begin(mid) <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-};
-
-template <int Tokens>
-__device__ __forceinline__ GroupedDecodeWork<Tokens> grouped_decode_work(const GroupedGemmParams& p,
-                                                                         const int* tiles_through) {
+// The walk over this launch's work list: p.decode_ctas CTAs, the work tiles found on the device.
+__device__ __forceinline__ GroupedDecodeWork grouped_decode_work(const GroupedGemmParams& p, const int* tiles_through,
+                                                                 int weight_tiles) {
   const int k_stages = (p.k + kGemmBK - 1) / kGemmBK;
-  return {static_cast<long long>(tiles_through[p.experts - 1]) * k_stages, k_stages, p.decode_ctas, p, tiles_through};
+  return {static_cast<long long>(tiles_through[p.experts - 1]) * k_stages, k_stages, p.decode_ctas, p.experts,
+          weight_tiles, tiles_through};
 }
 
 template <int Rows, int Tokens, int Stages, class Out>
@@ -126,8 +94,9 @@ __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_grouped_gemm_decode_tma_k
   start_in_stream_order();  // the group sizes below come from the previous kernels
   extern __shared__ unsigned char smem_raw[];
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
-  grouped_tile_prefix(p, Tokens, (p.n + Rows - 1) / Rows, tiles_through);
-  const auto work = grouped_decode_work<Tokens>(p, tiles_through);
+  const int weight_tiles = (p.n + Rows - 1) / Rows;
+  grouped_tile_prefix(p, Tokens, weight_tiles, tiles_through);
+  const GroupedDecodeWork work = grouped_decode_work(p, tiles_through, weight_tiles);
   if (work.total == 0) return;  // no rows in any group
   decode_tma_walk<Rows, Tokens, Stages>(smem_raw, work, p.partials,
                                         GroupedDecodeWalk<Rows, Tokens, Out>{p, &weights, tiles_through});

@@ -2,8 +2,11 @@
 // in the same run: Llama-3-8B and Llama-3-70B TP=8 projections at decode and prefill batch sizes.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "cublaslt_baseline.hpp"
@@ -34,6 +37,12 @@ struct GemmOperands {
     bs_view = scale_view(b_scales.get(), n, k);
     out_view = TensorView::contiguous(out.get(), DType::bf16, {m, n});
   }
+};
+
+// The weights (N, K).
+constexpr std::pair<std::int64_t, std::int64_t> llama_weights[] = {
+    {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},  // Llama-3-8B
+    {1280, 8192}, {8192, 1024}, {7168, 8192}, {8192, 3584},    // Llama-3-70B, TP=8
 };
 
 void BM_Linear(benchmark::State& state) {
@@ -198,22 +207,77 @@ void wgmma_bf16_tiles(benchmark::internal::Benchmark* b) {
   for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
     if (ops::gemm_tiles[tile].family != ops::GemmFamily::wgmma_bf16) continue;
     for (std::int64_t m : {2048, 8192})
-      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},
-                          {1280, 8192}, {8192, 1024}, {7168, 8192}, {8192, 3584}})  // Llama-3-8B, 70B TP=8
-        b->Args({tile, m, n, k});
+      for (auto [n, k] : llama_weights) b->Args({tile, m, n, k});
   }
 }
 BENCHMARK(BM_GemmWgmmaBf16)->Apply(wgmma_bf16_tiles)->ArgNames({"tile", "M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
 void shapes(benchmark::internal::Benchmark* b) {
-  const std::pair<std::int64_t, std::int64_t> nk[] = {
-      {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336},  // Llama-3-8B
-      {1280, 8192}, {8192, 1024}, {7168, 8192}, {8192, 3584},    // Llama-3-70B, TP=8
-  };
   for (std::int64_t m : {1, 16, 64, 256, 2048, 8192})
-    for (auto [n, k] : nk) b->Args({m, n, k});
+    for (auto [n, k] : llama_weights) b->Args({m, n, k});
 }
 BENCHMARK(BM_Linear)->Apply(shapes)->ArgNames({"M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+// Decode as an engine runs it: layer after layer, each launch reading another weight (`copies` of them,
+// together at least three times the L2, so no launch finds its weight cached), timed over the whole
+// sequence and divided by its launches. The event and launch latency that BM_Linear's one-launch
+// timing pays every sample is paid here once per sequence; what remains per launch is the kernel and
+// the gap before the next. The GEMM alone, the linear method (quantize + GEMM) and cuBLASLt bf16.
+void BM_DecodeBackToBack(benchmark::State& state) {
+  GpuSession* gpu = GpuSession::get(state);
+  if (!gpu) return;
+  const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  const CUstream stream = gpu->stream->get();
+  const int copies = std::max(2, static_cast<int>((3 * std::int64_t{runtime::device_info(0).l2_bytes} + n * k - 1) / (n * k)));
+  const int launches = 2 * copies;
+  std::mt19937 rng(13);
+  std::vector<std::unique_ptr<GemmOperands>> operands;
+  std::vector<std::unique_ptr<Mxfp8Linear>> layers;
+  std::vector<std::unique_ptr<CublasLtGemm>> bf16;
+  for (int c = 0; c < copies; ++c) {
+    operands.push_back(std::make_unique<GemmOperands>(m, n, k, rng));
+    layers.push_back(std::make_unique<Mxfp8Linear>(k, std::vector<std::int64_t>{n}, k, n, DType::bf16,
+                                                   Mxfp8Linear::Options{.max_tokens = m}));
+    auto w = random_bf16(static_cast<std::size_t>(n * k), rng);
+    layers.back()->load_weight(w.get(), stream);
+    layers.back()->process_weights_after_loading(stream);
+    bf16.push_back(std::make_unique<CublasLtGemm>(BaselineType::bf16, m, n, k, stream));
+  }
+  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(gemm_mxfp8_workspace_bytes(m, n, k), 16));
+  workspace.fill(0, stream);
+  auto x = random_bf16(static_cast<std::size_t>(m * k), rng);
+  const TensorView x_view = TensorView::contiguous(x.get(), DType::bf16, {m, k});
+
+  DeviceTimer timer(stream);
+  const auto per_launch_us = [&](const std::function<void(int)>& launch) {
+    return timer.median_ms([&] { for (int i = 0; i < launches; ++i) launch(i % copies); }, 20) * 1e3 / launches;
+  };
+  double gemm_us = 0, linear_us = 0, bf16_us = 0, copy = 0;
+  for (auto _ : state) {
+    gemm_us = per_launch_us([&](int c) {
+      const GemmOperands& g = *operands[c];
+      gemm_mxfp8(g.a_view, g.as_view, g.b_view, g.bs_view, nullptr, g.out_view, workspace.get(), workspace.size(), stream);
+    });
+    linear_us = per_launch_us([&](int c) { layers[c]->apply(x_view, nullptr, operands[c]->out_view, stream); });
+    bf16_us = per_launch_us([&](int c) { bf16[c]->run(); });
+    copy = copy_tbps(timer, stream);
+    state.SetIterationTime(gemm_us * 1e-6);
+  }
+  const double weight_tbs = n * k * (1.0 + 1.0 / 32) / (gemm_us * 1e-6) / 1e12;
+  state.counters["copies"] = copies;
+  state.counters["gemm_us"] = gemm_us;
+  state.counters["linear_us"] = linear_us;
+  state.counters["cublas_bf16_us"] = bf16_us;
+  state.counters["gemm_ratio_to_copy"] = weight_tbs / copy;
+  state.counters["speedup_vs_bf16"] = bf16_us / gemm_us;
+  state.counters["linear_speedup_vs_bf16"] = bf16_us / linear_us;
+}
+
+void decode_shapes(benchmark::internal::Benchmark* b) {
+  for (std::int64_t m : {1, 16})
+    for (auto [n, k] : llama_weights) b->Args({m, n, k});
+}
+BENCHMARK(BM_DecodeBackToBack)->Apply(decode_shapes)->ArgNames({"M", "N", "K"})->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mxjit::bench

@@ -33,6 +33,8 @@ constexpr EnvVarInfo registry[] = {
     {"MXJIT_LOG", "comma list of compile, cache", false,
      "compile: log each NVRTC compile with its options and time; cache: log hits and misses"},
     {"MXJIT_LINEINFO", "0 or 1", true, "1: compile kernels with -lineinfo (for profilers)"},
+    {"MXJIT_EARLY_START", "0 or 1", false,
+     "0: every kernel launches after the previous one ends (no programmatic dependent launch; for debugging)"},
 };
 
 const char* get(const char* name) {
@@ -144,6 +146,7 @@ EnvConfig read_env() {
     if (item == "cache") c.log_cache = true;
   });
   c.lineinfo = parse_bool("MXJIT_LINEINFO", false);
+  c.early_start = parse_bool("MXJIT_EARLY_START", true);
   warn_unknown_names();
   return c;
 }

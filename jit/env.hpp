@@ -37,6 +37,7 @@ struct EnvConfig {
   LogLevel log_level = LogLevel::warn;     // MXJIT_LOG_LEVEL
   bool log_compile = false, log_cache = false;  // MXJIT_LOG=compile,cache
   bool lineinfo = false;                   // MXJIT_LINEINFO=1 adds -lineinfo (changes code)
+  bool early_start = true;                 // MXJIT_EARLY_START=0: no programmatic dependent launch
 
   // (name, value) of every code-changing variable, in registry order, for the cache key.
   std::vector<std::pair<std::string, std::string>> code_affecting() const;

@@ -57,7 +57,8 @@ const runtime::Kernel& RuntimeState::load(const KernelSpec& spec, int device, ru
   std::lock_guard lock(loaded_mutex_);
   auto& slot = loaded_[{compiled->key.hex, device}];
   if (!slot)
-    slot = std::make_unique<runtime::Kernel>(compiled->cubin, compiled->lowered_name, spec.display_name(), device, shape);
+    slot = std::make_unique<runtime::Kernel>(compiled->cubin, compiled->lowered_name, spec.display_name(), device, shape,
+                                              config_.early_start);
   return *slot;
 }
 

@@ -47,6 +47,7 @@ void dequantize_bf16(const TensorView& q, const TensorView& scales, std::uint64_
   config.grid[0] = static_cast<unsigned>(p.rows);  // one CTA per row
   config.block[0] = block_threads;
   config.stream = stream;
+  config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   void* args[] = {&p};
   kernel.launch(config, args);
 }

@@ -186,6 +186,7 @@ void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params
   config.grid[0] = static_cast<unsigned>(ctas - 1);
   config.block[0] = 256;
   config.stream = stream;
+  config.early_start = true;  // the sum waits for the walk on the device (templates/grid_dependency.cuh)
   void* args[] = {params};
   sum.launch(config, args);
 }
@@ -446,7 +447,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
 
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   // The decode kernels wait for the previous grid on the device (templates/grid_dependency.cuh).
-  config.early_start = early_start && info.arch.major >= 9 && (tile.streaming || tile.family == GemmFamily::tma_decode);
+  config.early_start = early_start && (tile.streaming || tile.family == GemmFamily::tma_decode);
   GemmTensorMaps maps{};  // the TMA kernels' second parameter
   static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   if (tile.streaming) {  // one CTA per work tile

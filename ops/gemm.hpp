@@ -19,7 +19,7 @@ namespace mxjit::ops {
 // decode kernel, sm_89 and newer; on sm_90 its fp8 mma runs as f16 HMMA with fp32 accumulation), fp8 wgmma
 // (templates/mxfp8_gemm_wgmma.cuh, sm_90a), bf16 wgmma on dequantized operands (templates/
 // mxfp8_gemm_wgmma_bf16.cuh, sm_90a) and the TMA-fed decode kernel (templates/mxfp8_gemm_decode_tma.cuh,
-// sm_90, at most 32 tokens). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
+// sm_90, at most 16 tokens). Measured on H100: fp8 wgmma sums each 32-deep block with ~14-bit
 // alignment, errors up to ~2^-14 sum|a b|, outside design.md's 2^-16 bound, so it is never dispatched
 // (tests and tuning run it on request); on sm_90a tma_decode takes M <= 16 and wgmma_bf16 (exact) the rest.
 enum class GemmFamily { wgmma, mma, wgmma_bf16, tma_decode };
@@ -107,7 +107,8 @@ inline constexpr GemmTile gemm_tiles[] = {
 int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm);
 std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas);
 // A tma_decode launch's second kernel (its shared-tile sum, dense or grouped): one 256-thread CTA per
-// boundary between the walk's `ctas` shares; `params` is the kernel's one parameter.
+// boundary between the walk's `ctas` shares; `params` is the kernel's one parameter. Launched early
+// (programmatic dependent launch): the walk lets it start, it waits for the walk's partials on the device.
 void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params, CUstream stream);
 
 // Warps of a streaming tile that share one 16-row group's K: doubled from 1 while the work has fewer row

@@ -48,6 +48,7 @@ void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmPara
   static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   std::memcpy(&weights, &map, sizeof(map));
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
+  config.early_start = true;  // every grouped kernel starts in stream order on the device
   config.grid[0] = static_cast<unsigned>(p.decode_ctas);
   void* args[] = {&p, &weights};
   kernel.launch(config, args);
@@ -252,6 +253,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const std::int64_t most_tiles = ceil_div((ceil_div(rows, token_tile) + experts) * ceil_div(n, weight_tile), tiles_per_cta);
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
+  config.early_start = true;  // every grouped kernel starts in stream order on the device
   const bool one_tile_per_cta = tile.family == GemmFamily::wgmma_bf16;
   if (one_tile_per_cta && most_tiles > 0x7FFFFFFF)
     invalid_argument(fmt::format("grouped_gemm_mxfp8: {} rows of N = {} make more than 2^31 - 1 tiles; split the batch",

@@ -35,7 +35,6 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     // Decode on sm_90: weights by TMA, stream-K shares; only where many expert bytes are touched.
     {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8, false, grouped_tma_decode_min_touched_bytes},
     {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16, false, grouped_tma_decode_min_touched_bytes},
-    {GemmFamily::tma_decode, 128, 32, 8, 1, 10, true, 32, false, grouped_tma_decode_min_touched_bytes},
 };
 
 // The tile for experts of `typical_rows` rows each (an index into grouped_gemm_tiles): among the tiles of

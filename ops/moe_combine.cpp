@@ -79,6 +79,7 @@ void launch_moe_combine(const TensorView& y, std::uint64_t pair_row, const Tenso
   config.grid[1] = std::min<unsigned>(params.tokens, max_grid_y);
   config.block[0] = combine_threads;
   config.stream = stream;
+  config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   void* args[] = {&params};
   kernel.launch(config, args);
 }

@@ -71,6 +71,7 @@ void launch_group_by_expert(const TensorView& topk_ids, const TensorView* expert
   runtime::LaunchConfig config;
   config.block[0] = group_threads;
   config.stream = stream;
+  config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   void* args[] = {&params};
   kernel.launch(config, args);
 }

@@ -6,7 +6,9 @@
 // captured in a CUDA graph and replayed. Arguments are validated before any device access and
 // rejected with Error(invalid_argument) naming the value and the rule it breaks. An empty problem
 // (no tokens, no rows) returns without launching, except group_by_expert, which always writes the
-// offsets.
+// offsets. On sm_90 every launch of the chain (the grouped GEMMs' included) starts early and waits for
+// its predecessor on the device (templates/grid_dependency.cuh), so each launch's latency and CTA
+// set-up overlap the previous kernel's tail.
 #pragma once
 
 #include <cuda.h>

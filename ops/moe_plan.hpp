@@ -31,22 +31,11 @@ inline std::int64_t moe_expected_touched_bytes(const MoeDims& d, std::int64_t to
                                    static_cast<double>(d.hidden) * static_cast<double>(d.inter));
 }
 
-// The rows per expert the tile is sized for. Routed counts scatter about Poisson-like around the mean,
-// and a decode tile reads an expert's weights once per token tile, so while the mean is within the
-// decode tiles' 32 tokens the tile must hold mean + 2 sqrt(mean) rows (nearly every expert's count):
-// sized by the mean, Mixtral at T = 64 (16 rows on average, up to ~24) read half its experts twice.
-// Prefill tiles are sized by the mean.
-inline std::int64_t moe_tile_rows(std::int64_t tokens, std::int64_t top_k, std::int64_t global_experts) {
-  const std::int64_t mean = moe_typical_rows(tokens, top_k, global_experts);
-  if (mean > 32) return mean;
-  return mean + static_cast<std::int64_t>(std::ceil(2.0 * std::sqrt(static_cast<double>(mean))));
-}
-
 // The grouped GEMM tile (an index into grouped_gemm_tiles) apply uses for both GEMMs at T tokens on
-// `arch`: by the rows per expert and the expected touched bytes, so warmup knows it without asking the
-// GPU.
+// `arch`: by the typical rows per expert and the expected touched bytes, so warmup knows it without
+// asking the GPU.
 inline int moe_grouped_gemm_tile(const MoeDims& d, std::int64_t tokens, const jit::Arch& arch) {
-  return grouped_gemm_tile_for(GemmFamilies::dispatched(arch), moe_tile_rows(tokens, d.top_k, d.global_experts),
+  return grouped_gemm_tile_for(GemmFamilies::dispatched(arch), moe_typical_rows(tokens, d.top_k, d.global_experts),
                                moe_expected_touched_bytes(d, tokens));
 }
 

@@ -80,6 +80,7 @@ void launch_route_topk(const TensorView& logits, int top_k, bool renormalize, co
   config.grid[0] = static_cast<unsigned>((tokens + tokens_per_cta - 1) / tokens_per_cta);
   config.block[0] = route_threads;
   config.stream = stream;
+  config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   void* args[] = {&params};
   kernel.launch(config, args);
 }

@@ -86,6 +86,7 @@ void launch_silu_mul_quantize(const TensorView& h, std::uint64_t row_count, cons
       std::clamp<std::uint64_t>((blocks + blocks_per_cta_step - 1) / blocks_per_cta_step, 1, resident));
   config.block[0] = silu_threads;
   config.stream = stream;
+  config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   void* args[] = {&params};
   kernel.launch(config, args);
 }

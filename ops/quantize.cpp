@@ -172,6 +172,7 @@ std::optional<QuantizeLaunch> prepare_quantize(const TensorView& input, const Te
   launch.kernel = &kernel;
   launch.config.grid[0] = static_cast<unsigned>(std::clamp<std::uint64_t>(wanted, 1, resident));
   launch.config.block[0] = quantize_block_threads;
+  launch.config.early_start = true;  // the kernel starts in stream order on the device (templates/grid_dependency.cuh)
   return launch;
 }
 

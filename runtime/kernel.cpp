@@ -1,11 +1,12 @@
 #include "runtime/kernel.hpp"
 
+#include "runtime/device.hpp"
 #include "runtime/driver_api.hpp"
 
 namespace mxjit::runtime {
 
 Kernel::Kernel(std::string_view cubin, const std::string& lowered_name, std::string display_name, int device,
-               LaunchShape shape)
+               LaunchShape shape, bool allow_early_start)
     : display_name_(std::move(display_name)), device_(device) {
   const DriverApi& cu = driver();
   if (CUresult r = cu.cuLibraryLoadData(&library_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
@@ -26,6 +27,7 @@ Kernel::Kernel(std::string_view cubin, const std::string& lowered_name, std::str
     throw_cuda_error("loading (cuLibraryGetKernel, cuKernelSetAttribute, cuOccupancyMaxActiveBlocksPerMultiprocessor)",
                      r, display_name_.c_str());
   }
+  early_start_ = allow_early_start && device_info(device).arch.major >= 9;
 }
 
 Kernel::~Kernel() { driver().cuLibraryUnload(library_); }
@@ -49,7 +51,7 @@ void Kernel::launch(const LaunchConfig& c, void** args) const {
     a.value.clusterDim.y = c.cluster[1];
     a.value.clusterDim.z = c.cluster[2];
   }
-  if (c.early_start) {
+  if (c.early_start && early_start_) {
     CUlaunchAttribute& a = attrs[count++];
     a.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
     a.value.programmaticStreamSerializationAllowed = 1;

@@ -14,8 +14,9 @@ struct LaunchConfig {
   unsigned dynamic_smem = 0;
   unsigned cluster[3] = {1, 1, 1};  // thread-block cluster; {1,1,1} launches without one
   CUstream stream = nullptr;
-  // Programmatic dependent launch (sm_90+): the kernel may start before the previous one on the stream
-  // ends; it must wait for it on the device (templates/grid_dependency.cuh) before touching its data.
+  // Programmatic dependent launch: the kernel may start before the previous one on the stream ends; it
+  // must wait for it on the device (templates/grid_dependency.cuh) before touching its data. Ignored
+  // below sm_90, which has no such launch.
   bool early_start = false;
 };
 
@@ -27,11 +28,12 @@ struct LaunchShape {
 
 // Owns a CUlibrary holding one kernel. Loading sets the kernel's attributes once for `device` (the
 // dynamic shared memory limit) and measures its occupancy, so launches do only the launch.
-// Loading needs a current context on `device`.
+// Loading needs a current context on `device`. `allow_early_start` false: LaunchConfig::early_start is
+// ignored (MXJIT_EARLY_START=0).
 class Kernel {
  public:
   Kernel(std::string_view cubin, const std::string& lowered_name, std::string display_name, int device,
-         LaunchShape shape);
+         LaunchShape shape, bool allow_early_start = true);
   ~Kernel();
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
@@ -51,6 +53,7 @@ class Kernel {
   std::string display_name_;
   int device_;
   int blocks_per_sm_ = 1;
+  bool early_start_ = false;  // LaunchConfig::early_start is honoured: allowed, on sm_90 and newer
 };
 
 }  // namespace mxjit::runtime

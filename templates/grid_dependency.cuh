@@ -19,4 +19,12 @@ __device__ __forceinline__ void allow_next_grid_start() {
 #endif
 }
 
+// The first statement of a kernel that every launch may start early: the next kernel may launch now, and
+// nothing of the previous kernel's is touched before it has finished. A grid that waits like this keeps
+// stream order transitive (the next kernel waits for this one, which waited for the previous).
+__device__ __forceinline__ void start_in_stream_order() {
+  allow_next_grid_start();
+  wait_for_previous_grid();
+}
+
 }  // namespace mxjit

@@ -7,6 +7,7 @@
 // and bit-exact. Rows outside y (dropped pairs: -1) are skipped, never read.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "moe_aux_params.cuh"
 #include "mxfp8_numerics.cuh"
 
@@ -23,6 +24,7 @@ __device__ __forceinline__ uint4 load_vector(const void* p) {
 
 template <class Out>
 __global__ void __launch_bounds__(kCombineThreads) moe_combine_kernel(const MoeCombineParams p) {
+  start_in_stream_order();
   const unsigned int vec = blockIdx.x * kCombineThreads + threadIdx.x;
   if (vec >= p.vectors_per_row) return;
   const unsigned short* y = static_cast<const unsigned short*>(p.y) + vec * 8u;

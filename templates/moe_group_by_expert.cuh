@@ -9,6 +9,7 @@
 // expert depends on atomic timing; nothing downstream depends on it.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "moe_aux_params.cuh"
 
 namespace mxjit {
@@ -52,6 +53,7 @@ __device__ __forceinline__ int cta_exclusive_scan(int value, int* warp_totals, i
 }
 
 __global__ void __launch_bounds__(kGroupThreads) moe_group_by_expert_kernel(const GroupByExpertParams p) {
+  start_in_stream_order();
   __shared__ int cursor[kGroupMaxExperts];  // counts, then the next free row of each expert
   __shared__ int warp_totals[32];
   const unsigned int tid = threadIdx.x, lane = tid & 31u;

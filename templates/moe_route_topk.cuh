@@ -7,6 +7,7 @@
 // torch.topk). Each of the k rounds is a lane-local scan plus a warp arg-max on 64-bit (key, ~id).
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "moe_aux_params.cuh"
 #include "mxfp8_numerics.cuh"
 
@@ -50,6 +51,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 template <class Logit, int Chunks>
 __global__ void __launch_bounds__(128) moe_route_topk_kernel(const RouteTopkParams p) {
+  start_in_stream_order();
   const unsigned int lane = threadIdx.x & 31u;
   const unsigned int token = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (token >= p.tokens) return;  // whole warps only: the shuffles below see all 32 lanes

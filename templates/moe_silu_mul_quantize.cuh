@@ -10,6 +10,7 @@
 // each lane loads 16 bytes of gate and 16 bytes of up per block, `Unroll` blocks in flight.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "moe_aux_params.cuh"
 #include "mxfp8_quantize.cuh"
 
@@ -56,6 +57,7 @@ __device__ __forceinline__ uint4 silu_mul_lane(const uint4& gate, const uint4& u
 
 template <class In, int Rule, int Unroll>
 __global__ void __launch_bounds__(256) moe_silu_mul_quantize_kernel(const SiluMulQuantizeParams p) {
+  start_in_stream_order();
   unsigned int rows = p.rows;
   if (p.row_count != nullptr) {
     const int in_use = *p.row_count;

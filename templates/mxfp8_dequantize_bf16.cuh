@@ -11,6 +11,7 @@
 // is set and the GEMM recomputes every tile holding it exactly.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "bf16_dequant.cuh"
 #include "mxfp8_dequantize_bf16_params.cuh"
 
@@ -18,6 +19,7 @@ namespace mxjit {
 
 // One CTA per row; thread item i = (chunk i / 4, step j = i % 4) writes the 16 bf16 of step j.
 __global__ void __launch_bounds__(256) mxfp8_dequantize_bf16_kernel(const DequantizeBf16Params p) {
+  start_in_stream_order();
   const int row = blockIdx.x;
   const unsigned char* q = p.q + row * p.ld;
   const unsigned char* scales = p.scales + static_cast<long long>(row) * p.ld_s;

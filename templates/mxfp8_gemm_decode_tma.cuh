@@ -1,4 +1,4 @@
-// MXFP8 decode GEMM on sm_90 (at most 32 tokens): the weight streams through shared memory by TMA,
+// MXFP8 decode GEMM on sm_90 (at most 16 tokens): the weight streams through shared memory by TMA,
 // Stages deep, so the bytes in flight are set by the pipeline, not by registers.
 //
 // Decode is memory-bound: each weight byte is read once and the work per byte is small, so a kernel
@@ -37,8 +37,9 @@ struct __align__(1024) DecodeStage {
 
 // Where in the partials CTA c of the walk leaves its fp32 partial of `tile` ([Tokens][Rows]): slot 0 for
 // the tile it starts in, slot 1 for the tile it ends in (a CTA that starts and ends in one tile uses slot 0).
-template <int Rows, int Tokens>
-__device__ __forceinline__ long long decode_partial(const DecodeWork& work, int c, long long tile) {
+// `work` is a DecodeWork or any type with its members (the grouped walk's, which never cuts some tiles).
+template <int Rows, int Tokens, class Work>
+__device__ __forceinline__ long long decode_partial(const Work& work, int c, long long tile) {
   const int slot = work.begin(c) / work.k_stages == tile ? 0 : 1;
   return (2ll * c + slot) * Tokens * Rows;
 }
@@ -168,10 +169,10 @@ __device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st
 //                                            a finished element: weight row r of the tile, token `token`
 // Tiles the CTA walks whole are stored; those it shares leave partials (decode_partial) for the second
 // launch.
-template <int Rows, int Tokens, int Stages, class Walk>
-__device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const DecodeWork& work, float* partials,
+template <int Rows, int Tokens, int Stages, class Work, class Walk>
+__device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const Work& work, float* partials,
                                                 const Walk& walk) {
-  static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16 || Tokens == 32) && Stages >= 2, "tile shape");
+  static_assert(Rows % 16 == 0 && Rows <= 256 && (Tokens == 8 || Tokens == 16) && Stages >= 2, "tile shape");
   constexpr int Consumers = Rows / 16;
   using Stage = DecodeStage<Rows, Tokens>;
   Stage* stages = reinterpret_cast<Stage*>(align_shared_1024(smem_raw));
@@ -184,6 +185,7 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const D
       mbarrier_init(&empty[s], Consumers);  // one arrival per consumer warp
     }
   __syncthreads();
+  allow_next_grid_start();  // the shared-tile sum may launch now and wait for this grid on the device
   const long long begin = work.begin(blockIdx.x), end = work.begin(blockIdx.x + 1);
 
   if (warp == Consumers) {  // the producer: stage n in slot n % Stages
@@ -242,8 +244,8 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const D
 // The second launch's share, for CTA c's boundary (c >= 1) of the walk: when CTA c starts inside a tile
 // and is the first to do so, that tile's partials are summed in CTA order (deterministic) and stored
 // through walk.store; CTAs with no iterations left no partials.
-template <int Rows, int Tokens, class Walk>
-__device__ __forceinline__ void decode_reduce_boundary(const DecodeWork& work, const float* partials, int c,
+template <int Rows, int Tokens, class Work, class Walk>
+__device__ __forceinline__ void decode_reduce_boundary(const Work& work, const float* partials, int c,
                                                        const Walk& walk) {
   const long long i = work.begin(c);
   if (i == work.begin(c + 1) || i % work.k_stages == 0) return;  // empty, or at a tile's start

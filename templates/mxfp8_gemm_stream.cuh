@@ -196,7 +196,7 @@ __device__ __forceinline__ void stream_k_range(int k, int part, int parts, int& 
 // the tokens [M, K]; out stays [M, N]. p.splits carries KSplit.
 template <int Tokens, int Warps, int Groups, class Out>
 __global__ void __launch_bounds__(Warps * 32) mxfp8_gemm_stream_kernel(const GemmParams p) {
-  wait_for_previous_grid();  // launched early after the tokens' quantize (LaunchConfig::early_start)
+  start_in_stream_order();  // launched early after the tokens' quantize (LaunchConfig::early_start)
   __shared__ float partial[Warps][Tokens / 8][4][32];
   const StreamSplit<Warps> split(p.splits);
   int group_begin, group_end;

@@ -7,6 +7,7 @@
 // rows on the mma's 16-row side and the expert's tokens on its 8-column side, as the dense decode path.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "mxfp8_gemm_mma.cuh"
 #include "mxfp8_gemm_stream.cuh"
 #include "mxfp8_grouped_gemm_schedule.cuh"
@@ -15,6 +16,7 @@ namespace mxjit {
 
 template <int BM, int BN, int WarpsM, int WarpsN, int Stages, class Out, bool SwapAB>
 __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_kernel(const GroupedGemmParams p) {
+  start_in_stream_order();
   constexpr int Threads = WarpsM * WarpsN * 32;
   constexpr int TokenTile = SwapAB ? BN : BM, WeightTile = SwapAB ? BM : BN;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -66,6 +68,7 @@ __global__ void __launch_bounds__(WarpsM * WarpsN * 32, 1) mxfp8_grouped_gemm_ke
 // (the K-split warps of one row group) finds its tiles on its own, so workers never wait for each other.
 template <int Tokens, int Warps, int Groups, class Out>
 __global__ void __launch_bounds__(Warps * 32) mxfp8_grouped_gemm_stream_kernel(const GroupedGemmParams p) {
+  start_in_stream_order();
   __shared__ float partial[Warps][Tokens / 8][4][32];
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
   const StreamSplit<Warps> split(p.k_split);

@@ -81,18 +81,22 @@ struct GroupedDecodeWalk {
 };
 
 // The walk over this launch's work list: p.decode_ctas CTAs, the work tiles found on the device.
-__device__ __forceinline__ DecodeWork grouped_decode_work(const GroupedGemmParams& p, const int* tiles_through) {
+__device__ __forceinline__ GroupedDecodeWork grouped_decode_work(const GroupedGemmParams& p, const int* tiles_through,
+                                                                 int weight_tiles) {
   const int k_stages = (p.k + kGemmBK - 1) / kGemmBK;
-  return DecodeWork{static_cast<long long>(tiles_through[p.experts - 1]) * k_stages, k_stages, p.decode_ctas};
+  return {static_cast<long long>(tiles_through[p.experts - 1]) * k_stages, k_stages, p.decode_ctas, p.experts,
+          weight_tiles, tiles_through};
 }
 
 template <int Rows, int Tokens, int Stages, class Out>
 __global__ void __launch_bounds__(Rows * 2 + 32) mxfp8_grouped_gemm_decode_tma_kernel(const GroupedGemmParams p,
                                                                                       const __grid_constant__ TensorMap weights) {
+  start_in_stream_order();  // the group sizes below come from the previous kernels
   extern __shared__ unsigned char smem_raw[];
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
-  grouped_tile_prefix(p, Tokens, (p.n + Rows - 1) / Rows, tiles_through);
-  const DecodeWork work = grouped_decode_work(p, tiles_through);
+  const int weight_tiles = (p.n + Rows - 1) / Rows;
+  grouped_tile_prefix(p, Tokens, weight_tiles, tiles_through);
+  const GroupedDecodeWork work = grouped_decode_work(p, tiles_through, weight_tiles);
   if (work.total == 0) return;  // no rows in any group
   decode_tma_walk<Rows, Tokens, Stages>(smem_raw, work, p.partials,
                                         GroupedDecodeWalk<Rows, Tokens, Out>{p, &weights, tiles_through});

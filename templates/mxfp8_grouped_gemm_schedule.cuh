@@ -2,6 +2,7 @@
 // (expert, token tile, weight tile) numbered expert by expert, found by every CTA without the host.
 #pragma once
 
+#include "grouped_decode_work.cuh"
 #include "mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -41,17 +42,6 @@ __device__ __forceinline__ void grouped_tile_prefix(const GroupedGemmParams& p, 
     for (int e = e_begin; e < e_end; ++e) tiles_through[e] += before;
   }
   __syncthreads();
-}
-
-// The expert owning work tile w: the first e with tiles_through[e] > w.
-__device__ __forceinline__ int expert_of_tile(const int* tiles_through, int experts, int w) {
-  int lo = 0, hi = experts - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (tiles_through[mid] > w) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
 }
 
 // A grouped kernel's current work tile, kept in shared memory (the main loop needs every register).

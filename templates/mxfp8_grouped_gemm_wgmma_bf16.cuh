@@ -7,6 +7,7 @@
 // warp-specialized tile gives its producer warpgroup's registers away for the whole CTA's life.
 #pragma once
 
+#include "grid_dependency.cuh"
 #include "mxfp8_gemm_wgmma_bf16.cuh"
 #include "mxfp8_grouped_gemm_schedule.cuh"
 
@@ -14,6 +15,7 @@ namespace mxjit {
 
 template <int BM, int BN, int Stages, class Out>
 __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_grouped_gemm_wgmma_bf16_kernel(const GroupedGemmParams p) {
+  start_in_stream_order();
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = align_shared_1024(smem_raw);
   __shared__ int tiles_through[kGroupedGemmMaxExperts];  // tiles of experts 0..e

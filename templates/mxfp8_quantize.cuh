@@ -173,7 +173,7 @@ __device__ __forceinline__ void quantize_swizzled(const QuantizeParams& p) {
 
 template <class In, int Layout, int Rule, int Unroll>
 __global__ void __launch_bounds__(256) mxfp8_quantize_kernel(const QuantizeParams p) {
-  allow_next_grid_start();  // a GEMM launched early (Mxfp8Linear) waits for this grid's end on the device
+  start_in_stream_order();
   if constexpr (Layout == kLayoutLinear) quantize_linear<In, Rule, Unroll>(p);
   else quantize_swizzled<In, Rule, Unroll>(p);
 }

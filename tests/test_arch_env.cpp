@@ -101,6 +101,7 @@ TEST_F(Env, DefaultsWhenNothingIsSet) {
   EXPECT_FALSE(c.force_recompile);
   EXPECT_FALSE(c.any_dump());
   EXPECT_FALSE(c.lineinfo);
+  EXPECT_TRUE(c.early_start);
   EXPECT_EQ(c.log_level, LogLevel::warn);
   EXPECT_TRUE(c.prebuilt_dirs.empty());
 }
@@ -142,6 +143,8 @@ TEST_F(Env, BooleanMustBeZeroOrOne) {
   EXPECT_FALSE(jit::read_env().disk_cache);
   set("MXJIT_DISABLE_DISK_CACHE", "0");
   EXPECT_TRUE(jit::read_env().disk_cache);
+  set("MXJIT_EARLY_START", "0");
+  EXPECT_FALSE(jit::read_env().early_start);
 }
 
 TEST_F(Env, CacheDirectoryResolution) {

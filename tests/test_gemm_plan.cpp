@@ -10,6 +10,7 @@
 
 #include "ops/dequantize_bf16.hpp"
 #include "ops/gemm.hpp"
+#include "templates/grouped_decode_work.cuh"
 
 namespace mxjit {
 namespace {
@@ -103,6 +104,52 @@ TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
                 w.cta_of(tile * w.k_stages) != w.cta_of((tile + 1) * w.k_stages - 1) ? 1 : 0) << "tile " << tile;
     EXPECT_EQ(plan.decode_shared_tiles, shared);
     EXPECT_EQ(plan.workspace_bytes, shared ? static_cast<std::uint64_t>(w.ctas) * 2 * t.bn * t.bm * 4 : 0u);
+  }
+}
+
+// The grouped walk's shares (templates/grouped_decode_work.cuh): they cover every iteration once, a tile
+// of an expert with several token tiles is never cut (its tokens' sums must not depend on which of the
+// expert's tiles the grouping put them in), shares stay within one tile of even, and the second
+// launch's rule (as the device runs it, empty shares included) sums every cut tile exactly once.
+TEST(GemmPlan, GroupedDecodeWalkNeverCutsTheTilesOfAnExpertWithSeveralTokenTiles) {
+  struct Case {
+    std::vector<int> counts;
+    int weight_tiles, k_stages, ctas;
+  };
+  for (const Case& c : {Case{{40, 3, 25, 0, 17}, 2, 16, 132}, Case{{200, 0, 0, 1}, 8, 6, 132},
+                        Case{{1, 2, 3, 4, 5, 6, 7, 8}, 12, 16, 132}, Case{{300}, 1, 2, 132}, Case{{9, 9}, 16, 32, 264}}) {
+    std::vector<int> tiles_through;
+    int run = 0;
+    for (int count : c.counts) tiles_through.push_back(run += (count + 7) / 8 * c.weight_tiles);  // 8-token tiles
+    const GroupedDecodeWork w{static_cast<long long>(run) * c.k_stages, c.k_stages, c.ctas,
+                              static_cast<int>(c.counts.size()), c.weight_tiles, tiles_through.data()};
+    SCOPED_TRACE(::testing::Message() << "tiles " << run << ", k_stages " << c.k_stages << ", CTAs " << c.ctas);
+    EXPECT_EQ(w.begin(0), 0);
+    EXPECT_EQ(w.begin(c.ctas), w.total);
+    std::vector<int> owner(static_cast<std::size_t>(w.total), -1);
+    for (int cta = 0; cta < c.ctas; ++cta) {
+      const long long begin = w.begin(cta), end = w.begin(cta + 1);
+      ASSERT_LE(begin, end);
+      EXPECT_LE(end - begin, w.total / c.ctas + 1 + c.k_stages) << "CTA " << cta;
+      for (long long i = begin; i < end; ++i) {
+        EXPECT_EQ(owner[static_cast<std::size_t>(i)], -1);
+        owner[static_cast<std::size_t>(i)] = cta;
+        EXPECT_EQ(w.cta_of(i), cta) << "iteration " << i;
+      }
+    }
+    EXPECT_EQ(std::count(owner.begin(), owner.end(), -1), 0);
+    std::vector<int> summed(static_cast<std::size_t>(run), 0);
+    for (int cta = 1; cta < c.ctas; ++cta) {  // decode_reduce_boundary's rule
+      const long long i = w.begin(cta), tile = i / c.k_stages;
+      if (i == w.begin(cta + 1) || i % c.k_stages == 0) continue;
+      if (w.cta_of(i - 1) == w.cta_of(tile * c.k_stages)) ++summed[static_cast<std::size_t>(tile)];
+    }
+    for (long long tile = 0; tile < run; ++tile) {
+      const bool cut = w.cta_of(tile * c.k_stages) != w.cta_of((tile + 1) * c.k_stages - 1);
+      const int e = expert_of_tile(tiles_through.data(), static_cast<int>(c.counts.size()), static_cast<int>(tile));
+      if (c.counts[e] > 8) EXPECT_FALSE(cut) << "tile " << tile << " of expert " << e << " was cut";
+      EXPECT_EQ(summed[static_cast<std::size_t>(tile)], cut ? 1 : 0) << "tile " << tile;
+    }
   }
 }
 

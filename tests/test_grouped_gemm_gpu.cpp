@@ -3,6 +3,7 @@
 // and the same result as the dense GEMM run expert by expert.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -28,6 +29,7 @@ struct GroupedCase {
   bool gather = true;         // token rows through a_rows
   DType out = DType::bf16;
   bool bias = false;
+  std::vector<int> rows_src;  // the token row of each group row (guard rows included); empty: random
 };
 
 // The experts' weights [E, N, K] as one operand of E * N rows.
@@ -75,6 +77,7 @@ GroupedRun run_grouped(const GroupedCase& c, const Experts& experts, int tile, C
   std::vector<int> src(static_cast<std::size_t>(total_rows));
   std::uniform_int_distribution<int> pick(0, static_cast<int>(token_count) - 1);
   for (std::int64_t r = 0; r < total_rows; ++r) src[r] = c.gather ? pick(rng) : static_cast<int>(r);
+  if (!c.rows_src.empty()) src = c.rows_src;
 
   std::vector<int> group_table;  // offsets [E + 1] or counts [E]
   if (c.capacity) {
@@ -167,6 +170,40 @@ TEST_F(GroupedGemmGpu, AllRowsOnOneExpertAndNoRowsAtAll) {
   run_grouped(skewed, experts, -1, stream(), rng);
   GroupedCase empty{64, 128, std::vector<int>(16, 0)};
   run_grouped(empty, experts, -1, stream(), rng);  // only guard rows: nothing may be written
+}
+
+// The grouping's row order inside an expert is not fixed run to run, so the TMA decode tiles must give a
+// token the same bits wherever its row lands among its expert's token tiles (their stream-K shares never
+// cut the tiles of an expert with several). Experts of 2-25 token tiles, K = 2048 (16 stages a tile), so
+// that the shares fall inside tiles; fp16 out, whose finer rounding shows a changed fp32 sum more often.
+TEST_F(GroupedGemmGpu, TmaDecodeBitsDoNotDependOnRowOrderWithinAnExpert) {
+  if (!ops::gemm_family_supported(ops::GemmFamily::tma_decode, runtime::device_info(0).arch))
+    GTEST_SKIP() << "the TMA decode tiles need sm_90";
+  std::mt19937_64 rng(106);
+  GroupedCase c{1024, 2048, {200, 3, 90, 0, 41}};
+  c.out = DType::fp16;
+  const std::int64_t experts_n = static_cast<std::int64_t>(c.counts.size()), total_rows = 334 + 3;  // 3 guard rows
+  const Experts experts(experts_n, c.n, c.k, rng);
+  std::vector<int> forward(static_cast<std::size_t>(total_rows));
+  std::uniform_int_distribution<int> pick(0, 36);  // run_grouped's 37 gathered token rows
+  for (int& r : forward) r = pick(rng);
+  std::vector<int> reversed = forward;
+  for (std::int64_t e = 0, begin = 0; e < experts_n; begin += c.counts[e++])
+    std::reverse(reversed.begin() + begin, reversed.begin() + begin + c.counts[e]);
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::grouped_gemm_tiles)); ++tile) {
+    if (ops::grouped_gemm_tiles[tile].family != ops::GemmFamily::tma_decode) continue;
+    std::mt19937_64 same_a(7), same_b(7);  // the same tokens and bias in both runs
+    c.rows_src = forward;
+    const GroupedRun a = run_grouped(c, experts, tile, stream(), same_a);
+    c.rows_src = reversed;
+    const GroupedRun b = run_grouped(c, experts, tile, stream(), same_b);
+    std::int64_t differ = 0;
+    for (std::int64_t e = 0; e < experts_n; ++e)
+      for (std::int64_t i = 0; i < c.counts[e]; ++i)
+        for (std::int64_t n = 0; n < c.n; ++n)
+          differ += a.out[(a.begin[e] + i) * c.n + n] != b.out[(a.begin[e] + c.counts[e] - 1 - i) * c.n + n];
+    EXPECT_EQ(differ, 0) << "tile " << ops::grouped_gemm_tiles[tile].name() << ": elements whose bits changed with the row order";
+  }
 }
 
 // Offsets that decrease or run past out: the launch must stay inside out (results there are not

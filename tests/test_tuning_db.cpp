@@ -162,7 +162,7 @@ TEST(TuningDb, DispatchedFamiliesByArchAndM) {
 
 // MoE decode on sm_90: the grouped TMA tiles where the tokens are expected to touch at least
 // grouped_tma_decode_min_touched_bytes of expert weights (the H100 sweep of bench/METHOD.md), the
-// streaming tiles below and the bf16 wgmma ones above 32 rows per expert; on sm_89 never tma_decode.
+// streaming tiles below and the bf16 wgmma ones above 16 rows per expert; on sm_89 never tma_decode.
 TEST(TuningDb, MoeDecodeTileByTouchedExpertBytes) {
   using ops::GemmFamily;
   const jit::Arch hopper = jit::Arch::parse("sm_90a");
@@ -174,7 +174,7 @@ TEST(TuningDb, MoeDecodeTileByTouchedExpertBytes) {
     int tokens_per_tile;
   };
   for (const Case& c : {Case{qwen3, 1, false, 8}, Case{qwen3, 64, true, 8}, Case{mixtral, 1, false, 8},
-                        Case{mixtral, 16, true, 8}, Case{mixtral, 32, true, 16}, Case{mixtral, 64, true, 32}, Case{deepseek_shard, 1, false, 8},
+                        Case{mixtral, 16, true, 8}, Case{mixtral, 64, true, 16}, Case{deepseek_shard, 1, false, 8},
                         Case{deepseek_shard, 16, true, 8}, Case{deepseek_shard, 64, true, 8}}) {
     SCOPED_TRACE(::testing::Message() << "E = " << c.dims.experts << ", H = " << c.dims.hidden << ", T = " << c.tokens);
     const ops::GemmTile& t = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(c.dims, c.tokens, hopper)];
@@ -184,14 +184,8 @@ TEST(TuningDb, MoeDecodeTileByTouchedExpertBytes) {
     EXPECT_EQ(c.tma, ops::moe_expected_touched_bytes(c.dims, c.tokens) >= ops::grouped_tma_decode_min_touched_bytes);
     const ops::GemmTile& portable =
         ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(c.dims, c.tokens, jit::Arch::parse("sm_89"))];
-    EXPECT_EQ(portable.family, GemmFamily::mma);
-    EXPECT_GE(portable.max_tokens, ops::moe_tile_rows(c.tokens, c.dims.top_k, c.dims.global_experts));
+    EXPECT_TRUE(portable.streaming);
   }
-  // Tiles sized for nearly every expert's count while the mean is within the decode tiles (Mixtral
-  // T = 64: 16 rows on average, up to ~24), for the mean above.
-  EXPECT_EQ(ops::moe_tile_rows(64, 2, 8), 16 + 8);
-  EXPECT_EQ(ops::moe_tile_rows(1, 8, 128), 1 + 2);
-  EXPECT_EQ(ops::moe_tile_rows(8192, 2, 8), 2048);
   // Uniform routing: one token touches top_k experts of the model, on this rank its share of them.
   EXPECT_EQ(ops::moe_expected_touched_bytes(mixtral, 1), 2 * 3 * 4096 * 7168);
   EXPECT_NEAR(static_cast<double>(ops::moe_expected_touched_bytes(deepseek_shard, 1)), 1.0 * 3 * 7168 * 2048, 1.0);

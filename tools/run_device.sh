@@ -58,6 +58,9 @@ ctest --test-dir $build -j16 -R "$filter" --timeout "${TEST_TIMEOUT:-600}" --out
   --output-log "$OUT/tests.log" >"$OUT/ctest.txt" 2>&1
 tests_rc=$?
 grep -E "tests passed|Failed|Timeout|\*\*\*" "$OUT/ctest.txt" | tail -n 30
+# Failures once more, with their output (and whether they fail again: a flake passes here).
+[ $tests_rc -eq 0 ] || ctest --test-dir $build --rerun-failed --output-on-failure --timeout "${TEST_TIMEOUT:-600}" \
+  >"$OUT/failed-rerun.txt" 2>&1
 
 if [ -n "${SANITIZE_FILTER:-}" ]; then
   for tool in ${SANITIZE_TOOLS:-synccheck racecheck}; do

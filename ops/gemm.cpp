@@ -375,7 +375,7 @@ namespace ops {
 
 void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
-                 std::uint64_t workspace_bytes, CUstream stream, int tile_override, bool early_start) {
+                 std::uint64_t workspace_bytes, CUstream stream, int tile_override) {
   if (a.ndim != 2) invalid_argument(fmt::format("gemm_mxfp8: a must be 2-D [M, K], got shape {}", shape_text(a)));
   const std::int64_t m = a.shape[0], k = a.shape[1];
   const std::int64_t n = b.ndim == 2 ? b.shape[0] : -1;
@@ -447,7 +447,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
 
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   // The decode kernels wait for the previous grid on the device (templates/grid_dependency.cuh).
-  config.early_start = early_start && (tile.streaming || tile.family == GemmFamily::tma_decode);
+  config.early_start = tile.streaming || tile.family == GemmFamily::tma_decode;
   GemmTensorMaps maps{};  // the TMA kernels' second parameter
   static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
   if (tile.streaming) {  // one CTA per work tile

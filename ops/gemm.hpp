@@ -154,12 +154,12 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
 
 // gemm_mxfp8 with the kernel families (nullopt: those dispatched on this arch), and optionally the tile,
 // chosen by the caller (tests run each family on one GPU; benchmarks and tuning sweep tiles). The
-// workspace must fit plan_gemm's. `early_start`: the previous kernel on `stream` writes a and a_scales
-// and touches nothing else of the call (Mxfp8Linear's quantize of x), so on sm_90 a decode kernel may
-// start before it ends and wait for it on the device (programmatic dependent launch).
+// workspace must fit plan_gemm's. The decode kernels (streaming, tma_decode) launch early on sm_90 and
+// wait for the previous kernel on the device before they touch memory it may use (e.g. the quantize of x
+// in Mxfp8Linear::apply), so their launch and set-up overlap its tail.
 void launch_gemm(std::optional<GemmFamilies> families, const TensorView& a, const TensorView& a_scales, const TensorView& b,
                  const TensorView& b_scales, const TensorView* bias, const TensorView& out, std::uint64_t workspace,
-                 std::uint64_t workspace_bytes, CUstream stream, int tile = -1, bool early_start = false);
+                 std::uint64_t workspace_bytes, CUstream stream, int tile = -1);
 
 jit::KernelSpec gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);
 // Everything a launch of `tile` may run: its kernel, the operand prepass for wgmma_bf16, the split-K or

@@ -138,9 +138,9 @@ void Mxfp8Linear::apply(const TensorView& x, const TensorView* bias, const Tenso
   const TensorView xq = TensorView::contiguous(s.x_q.get(), DType::e4m3, {m, s.k});
   const TensorView xs = s.scales_view(s.x_scales.get(), m);
   quantize_mxfp8(x, xq, xs, {ScaleLayout::linear, s.options.rule}, stream);
-  // The GEMM's launch and prologue overlap the quantize, which writes only xq and xs.
+  // A decode GEMM's launch and prologue overlap the quantize (ops::launch_gemm).
   ops::launch_gemm(std::nullopt, xq, xs, weight(), weight_scale(), bias, out, s.gemm_workspace.get(),
-                   s.gemm_workspace.size(), stream, -1, /*early_start=*/true);
+                   s.gemm_workspace.size(), stream);
 }
 
 }  // namespace mxjit

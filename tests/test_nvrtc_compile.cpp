@@ -12,6 +12,7 @@
 #include "mxjit/error.hpp"
 #include "ops/gemm.hpp"
 #include "ops/grouped_gemm.hpp"
+#include "ops/moe_kernels.hpp"
 #include "ops/quantize.hpp"
 
 namespace mxjit {
@@ -77,6 +78,27 @@ TEST_P(QuantizeVariantCompiles, EveryGroupedGemmTileToCubinWithoutSpills) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, QuantizeVariantCompiles, ::testing::Values("sm_90a", "sm_100a", "sm_89"));
+
+// Every kernel the library launches early on sm_90 (LaunchConfig::early_start: the MoE chain, the
+// grouped GEMMs with their prepass and sum, quantize, the dense decode kernels and their sum) must wait
+// for its predecessor on the device before it touches memory; without the wait an early launch races.
+TEST(NvrtcCompile, EveryKernelLaunchedEarlyWaitsForItsPredecessor) {
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  std::vector<jit::KernelSpec> specs = ops::all_quantize_kernel_specs(arch);
+  for (jit::KernelSpec& s : ops::all_grouped_gemm_kernel_specs(arch)) specs.push_back(std::move(s));
+  for (DType dtype : {DType::bf16, DType::fp16})
+    for (jit::KernelSpec& s : ops::all_moe_aux_kernel_specs(arch, dtype)) specs.push_back(std::move(s));
+  for (const ops::GemmTile& tile : ops::gemm_tiles)
+    if (tile.streaming || tile.family == ops::GemmFamily::tma_decode)
+      for (jit::KernelSpec& s : ops::gemm_launch_kernel_specs(tile, DType::bf16, arch)) specs.push_back(std::move(s));
+  std::set<std::string> done;
+  for (const jit::KernelSpec& spec : specs) {
+    if (!done.insert(spec.display_name()).second) continue;
+    SCOPED_TRACE(spec.display_name());
+    EXPECT_NE(jit::compile_ptx(spec, jit::nvrtc_options(arch, false)).find("griddepcontrol.wait"), std::string::npos);
+  }
+  EXPECT_GT(done.size(), 20u);
+}
 
 // The exact Hopper family (bf16 wgmma on dequantized tiles), both output types: no spills, and no wgmma
 // serialized by ptxas (its register A fragments stay in flight across the next dequantization).

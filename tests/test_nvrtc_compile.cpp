@@ -44,7 +44,11 @@ TEST_P(QuantizeVariantCompiles, EveryGemmTileToCubinWithoutSpills) {
       SCOPED_TRACE(spec.display_name());
       jit::CompileOutput out = jit::compile_cubin(spec, options, "");
       EXPECT_EQ(out.cubin.substr(0, 4), "\x7f" "ELF");
-      EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos) << out.log;
+      // On the H100 machine (only there) one kernel here has come back with an empty log three times;
+      // say what came back, and whether a second compile of the same program reports.
+      EXPECT_NE(out.log.find("0 bytes spill stores"), std::string::npos)
+          << "log of " << out.log.size() << " bytes: '" << out.log << "'; cubin " << out.cubin.size()
+          << " bytes; compiled again: '" << (out.log.empty() ? jit::compile_cubin(spec, options, "").log : "") << "'";
     }
   }
   const auto compiled = [&](const char* family) {

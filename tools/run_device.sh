@@ -20,6 +20,10 @@ fi
 # its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
 # (in logs.tar.gz). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
 # minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
+# VARIANTS="name=file.patch ..." with VARIANT_BENCH (a benchmark regex) measures probes of a kernel: for
+# the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
+# VARIANT_BENCH run; the patch is reversed after. All of it lands in variants.json (name -> Google
+# Benchmark JSON). Needs a build made on the device (a carried build cannot rebuild there).
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -84,6 +88,27 @@ if [ -n "${NCU_BENCH:-}" ]; then
   ncu --import "$OUT/profile.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu-sass.csv" 2>&1
   python3 tools/ncu_stalls.py "$OUT/ncu-sass.csv" >>"$OUT/ncu.txt" 2>&1  # where the warps wait
   rm -f "$OUT/profile.ncu-rep"
+fi
+
+if [ -n "${VARIANTS:-}" ]; then
+  vdir=$(mktemp -d)
+  for v in base $VARIANTS; do
+    name=${v%%=*} file=${v#*=}
+    if [ "$v" != base ] && ! patch -p1 --forward <"$file" >"$vdir/$name.log" 2>&1; then
+      echo "variant $name: $file does not apply"; continue
+    fi
+    if ninja -C $build -j16 mxjit_bench >>"$vdir/$name.log" 2>&1; then
+      timeout 300 $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" --benchmark_out="$vdir/$name.json" \
+        --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/$name: /"
+    else
+      echo "variant $name: the build failed"; tail -n 5 "$vdir/$name.log"
+    fi
+    [ "$v" = base ] || patch -p1 -R <"$file" >/dev/null
+  done
+  ninja -C $build -j16 mxjit_bench >/dev/null 2>&1  # the tree's own binary again
+  python3 -c 'import json, pathlib, sys
+d = pathlib.Path(sys.argv[1])
+print(json.dumps({p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}, indent=1))' "$vdir" >"$OUT/variants.json"
 fi
 
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"

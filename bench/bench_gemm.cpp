@@ -222,7 +222,9 @@ BENCHMARK(BM_Linear)->Apply(shapes)->ArgNames({"M", "N", "K"})->UseManualTime()-
 // together at least three times the L2, so no launch finds its weight cached), timed over the whole
 // sequence and divided by its launches. The event and launch latency that BM_Linear's one-launch
 // timing pays every sample is paid here once per sequence; what remains per launch is the kernel and
-// the gap before the next. The GEMM alone, the linear method (quantize + GEMM) and cuBLASLt bf16.
+// the gap before the next. The GEMM alone, the linear method (quantize + GEMM) and cuBLASLt bf16; and
+// the host's time per call of the linear method and of cuBLASLt (an engine without CUDA graphs is
+// host-bound where that exceeds the device time).
 void BM_DecodeBackToBack(benchmark::State& state) {
   GpuSession* gpu = GpuSession::get(state);
   if (!gpu) return;
@@ -252,7 +254,7 @@ void BM_DecodeBackToBack(benchmark::State& state) {
   const auto per_launch_us = [&](const std::function<void(int)>& launch) {
     return timer.median_ms([&] { for (int i = 0; i < launches; ++i) launch(i % copies); }, 20) * 1e3 / launches;
   };
-  double gemm_us = 0, linear_us = 0, bf16_us = 0, copy = 0;
+  double gemm_us = 0, linear_us = 0, bf16_us = 0, copy = 0, linear_host_us = 0, bf16_host_us = 0;
   for (auto _ : state) {
     gemm_us = per_launch_us([&](int c) {
       const GemmOperands& g = *operands[c];
@@ -260,6 +262,8 @@ void BM_DecodeBackToBack(benchmark::State& state) {
     });
     linear_us = per_launch_us([&](int c) { layers[c]->apply(x_view, nullptr, operands[c]->out_view, stream); });
     bf16_us = per_launch_us([&](int c) { bf16[c]->run(); });
+    linear_host_us = median_host_us([&] { layers[0]->apply(x_view, nullptr, operands[0]->out_view, stream); }, stream);
+    bf16_host_us = median_host_us([&] { bf16[0]->run(); }, stream);
     copy = copy_tbps(timer, stream);
     state.SetIterationTime(gemm_us * 1e-6);
   }
@@ -271,6 +275,8 @@ void BM_DecodeBackToBack(benchmark::State& state) {
   state.counters["gemm_ratio_to_copy"] = weight_tbs / copy;
   state.counters["speedup_vs_bf16"] = bf16_us / gemm_us;
   state.counters["linear_speedup_vs_bf16"] = bf16_us / linear_us;
+  state.counters["linear_host_us"] = linear_host_us;
+  state.counters["cublas_bf16_host_us"] = bf16_host_us;
 }
 
 void decode_shapes(benchmark::internal::Benchmark* b) {

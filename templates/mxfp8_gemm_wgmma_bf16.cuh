@@ -172,6 +172,13 @@ constexpr int bf16_spare_bytes() {
   return staging > fallback ? staging : fallback;
 }
 
+// The first of a consumer thread's two weight rows of the tile (the other is 8 further): warpgroup
+// w / 4 takes 64 rows, its warp w % 4 16 of them (wgmma_bf16.cuh's fragment layout).
+__device__ __forceinline__ int bf16_consumer_row() {
+  const int warp = threadIdx.x / 32;
+  return (warp / 4) * 64 + (warp % 4) * 16 + (threadIdx.x % 32) / 4;
+}
+
 // The stage pipeline of one CTA over its whole life, across tiles: stage slots are used round robin,
 // `full[slot]` completes when the producer's copies have landed (TMA transaction bytes and cp.async
 // arrivals, counted by the hardware, so the producer never waits for data), `empty[slot]` when every
@@ -213,7 +220,7 @@ class Bf16Pipeline {
   // exact path. Consumers convert the weights of stage s + 1 while the wgmmas of stage s run, and release
   // every stage of the tile, so the pipeline is empty of it on return.
   __device__ __forceinline__ bool consume(const Bf16TileOperands& op, float (&acc)[Regs]) {
-    const int lane = threadIdx.x % 32, t = lane % 4, a_row = consumer_row();
+    const int lane = threadIdx.x % 32, t = lane % 4, a_row = bf16_consumer_row();
     bool exact = false;
     // Weight fragments of the current stage, position `odd` in its K tile: k16 step j, fragment position
     // 2t + e + 8u holds stage byte 16t + 4j + u + 2e (the prepass's order), so word j of this thread's
@@ -280,12 +287,6 @@ class Bf16Pipeline {
     wgmma_wait<0>();
     release(previous);
     return exact;
-  }
-
-  // The first of this consumer thread's two weight rows (the other is 8 further).
-  __device__ static int consumer_row() {
-    const int warp = threadIdx.x / 32;
-    return (warp / 4) * 64 + (warp % 4) * 16 + (threadIdx.x % 32) / 4;
   }
 
   // The spare memory past the stages (bf16_spare_bytes).
@@ -362,8 +363,7 @@ __device__ __forceinline__ void store_tile_staged(unsigned char* spare, float (&
                                                   const unsigned short* bias, const OutRow& out_row) {
   constexpr int Tokens = BN < kBf16StagingTokens ? BN : kBf16StagingTokens;
   unsigned short* staging = reinterpret_cast<unsigned short*>(spare);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int warp_row = (warp / 4) * 64 + (warp % 4) * 16, a_row = warp_row + lane / 4;
+  const int lane = threadIdx.x % 32, a_row = bf16_consumer_row(), warp_row = a_row - lane / 4;
   if (bias) {
     const float b0 = a_row < cols ? Out::to_float(bias[a_row]) : 0.f;
     const float b1 = a_row + 8 < cols ? Out::to_float(bias[a_row + 8]) : 0.f;
@@ -406,8 +406,7 @@ __device__ __forceinline__ void store_tile_staged(unsigned char* spare, float (&
 // registers 4c..4c+3 are weight rows (+0, +0, +8, +8), tokens 8c + 2t + (0, 1, 0, 1).
 template <int BN, class F>
 __device__ __forceinline__ void for_each_accumulator(float (&acc)[BN / 2], const F& f) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int a_row = (warp / 4) * 64 + (warp % 4) * 16 + lane / 4, t = lane % 4;
+  const int a_row = bf16_consumer_row(), t = threadIdx.x % 4;
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) f(a_row + 8 * ((i % 4) / 2), 8 * (i / 4) + 2 * t + i % 2, acc[i]);
 }

@@ -24,6 +24,9 @@ fi
 # the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
 # VARIANT_BENCH run; the patch is reversed after. All of it lands in variants.json (name -> Google
 # Benchmark JSON). Needs a build made on the device (a carried build cannot rebuild there).
+# BASELINE_BUILD=dir (a build of another revision made here by tools/build_baseline.sh, carried) runs its
+# benchmark binary on the same BENCH_FILTER right after the tree's own, into baseline.json: a same-run
+# A/B that needs no build on the device, so it also works with PREBUILT=1.
 filter=${TEST_FILTER:-.}
 bench_filter=${BENCH_FILTER:-.}
 
@@ -76,6 +79,12 @@ fi
 
 timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
+
+if [ -n "${BASELINE_BUILD:-}" ]; then  # its own kernel cache: the revisions' kernels must not meet
+  MXJIT_CACHE_DIR=$(mktemp -d) LD_LIBRARY_PATH="$PWD/.deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    timeout "${BENCH_TIMEOUT:-0}" "$BASELINE_BUILD/bench/mxjit_bench" --benchmark_filter="$bench_filter" \
+    --benchmark_out="$OUT/baseline.json" --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/baseline: /"
+fi
 
 if [ -n "${NCU_BENCH:-}" ]; then
   ncu_args=(-k "regex:${NCU_KERNEL:-.}" -s 3 -c 1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Condenses a device run (tests.xml, bench.json, check.txt under the given folder) into one JSON."""
+"""Condenses a device run (tests.xml, bench.json, baseline.json, check.txt under the given folder) into one JSON."""
 import json
 import pathlib
 import sys
@@ -20,19 +20,26 @@ if tests_file.exists():
                         "failed": sorted(n for n, s in status.items() if s not in ("run", "notrun", "disabled")),
                         "skipped": sum(1 for s in status.values() if s in ("notrun", "disabled"))}
 
-bench_file = out / "bench.json"
-if bench_file.exists() and bench_file.stat().st_size > 0:
-    bench = json.loads(bench_file.read_text())
-    standard = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
-                "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
-                "error_occurred", "error_message"}
+STANDARD = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+            "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit", "error_occurred",
+            "error_message"}
+
+
+def bench_rows(path):
+    """A Google Benchmark JSON's runs by name: their counters, or the time, or the error."""
     rows = {}
-    for b in bench.get("benchmarks", []):
-        row = {k: round(v, 4) for k, v in b.items() if k not in standard and isinstance(v, (int, float))}
+    for b in json.loads(path.read_text()).get("benchmarks", []):
+        row = {k: round(v, 4) for k, v in b.items() if k not in STANDARD and isinstance(v, (int, float))}
         if not row:
             row = {"real_time": round(b["real_time"], 4), "time_unit": b["time_unit"]}
         if b.get("error_occurred"):
             row = {"error": b.get("error_message")}
         rows[b["name"]] = row
-    summary["bench"] = rows
+    return rows
+
+
+# The tree's benchmarks, and BASELINE_BUILD's on the same filter.
+for key, name in (("bench", "bench.json"), ("baseline", "baseline.json")):
+    if (out / name).exists() and (out / name).stat().st_size > 0:
+        summary[key] = bench_rows(out / name)
 print(json.dumps(summary, indent=1))

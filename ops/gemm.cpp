@@ -104,8 +104,11 @@ unsigned GemmTile::smem_bytes() const {
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 1024) * 1024 + 1024);
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
-  if (family == GemmFamily::wgmma_bf16)  // Bf16GemmStage, 1024-aligned, and room to align the first
-    return static_cast<unsigned>(stages * ceil_div(bn * 128 + bm * 64 + bm * 4, 1024) * 1024 + 1024);
+  if (family == GemmFamily::wgmma_bf16) {  // Bf16GemmStage, 1024-aligned, room to align the first, the spare
+    const int staging = std::min(bn, 128) * 136 * 2, fallback = (128 + 64) * (row_pitch + 4);  // bf16_spare_bytes
+    return static_cast<unsigned>(stages * ceil_div(bn * 128 + bm * 64 + bm * 4, 1024) * 1024 + 1024 +
+                                 std::max(staging, fallback));
+  }
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 
@@ -464,7 +467,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     const CUtensorMap weights = map_of(p.a, km, p.lda, tile.bm), tokens = map_of(p.b, kn, p.ldb, tile.bn);
     std::memcpy(&maps.weights, &weights, sizeof(weights));
     std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
-  } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; a 1-D tile raster
+  } else if (tile.family == GemmFamily::wgmma_bf16) {  // the tokens dequantized first; persistent on a tile raster
     const std::int64_t tiles = ceil_div(km, tile.bm) * ceil_div(kn, tile.bn);
     if (tiles > 0x7FFFFFFF)
       invalid_argument(fmt::format("gemm_mxfp8: M = {}, N = {} make more than 2^31 - 1 tiles; split the batch", m, n));
@@ -472,8 +475,9 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     p.b_bf16 = reinterpret_cast<const unsigned short*>(workspace);
     p.b_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(kn * p.ldb_bf16 * 2));
     dequantize_bf16(kb, kb_scales, workspace, stream);
-    config.grid[0] = static_cast<unsigned>(tiles);
-    config.grid[2] = static_cast<unsigned>(plan.splits);
+    // No more CTAs than fit at once: each walks items of templates/gemm_tile_raster.cuh.
+    config.grid[0] = static_cast<unsigned>(
+        std::min<std::int64_t>(tiles * plan.splits, std::int64_t{info.sm_count} * kernel.blocks_per_sm()));
     // The kernel's TMA views of the weights and of the prepass's bf16 tokens (GemmTensorMaps).
     const CUtensorMap weights = runtime::encode_tensor_map(
         {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,

@@ -89,9 +89,9 @@ inline constexpr GemmTile gemm_tiles[] = {
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},     // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
     // Exact bf16 wgmma (prefill): 128 weight rows (two warpgroups) x bn tokens, `stages` 64-deep stages.
-    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},  // few tokens: deep, to keep weights in flight
-    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
-    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
+    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 11, false, 64},  // few tokens: deep, to keep weights in flight
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 7, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 4, false, any_m},
     // Decode on sm_90: weights by TMA through `stages` shared-memory stages, persistent stream-K grid.
     // 64 rows, 2 CTAs per SM measured fastest on H100 (bench/METHOD.md); only for large weights.
     {GemmFamily::tma_decode, 64, 8, 4, 1, 8, true, 8, false, tma_decode_min_weight_bytes},

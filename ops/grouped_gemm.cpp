@@ -244,8 +244,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     launch_grouped_decode(tile, tile_index, p, w, out.dtype, info, workspace, stream, kernel);
     return;
   }
-  // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have. The
-  // warp-specialized wgmma_bf16 kernel takes one work tile per CTA: as many CTAs as the bound.
+  // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.
   const int token_tile = tile.weights_are_rows() ? tile.bn : tile.bm;
   // Streaming: a work tile is 16 weight rows and a CTA holds warps / k_split workers.
   const int weight_tile = tile.streaming ? 16 : tile.weights_are_rows() ? tile.bm : tile.bn;
@@ -254,11 +253,10 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const std::int64_t resident = static_cast<std::int64_t>(info.sm_count) * kernel.blocks_per_sm();
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   config.early_start = true;  // every grouped kernel starts in stream order on the device
-  const bool one_tile_per_cta = tile.family == GemmFamily::wgmma_bf16;
-  if (one_tile_per_cta && most_tiles > 0x7FFFFFFF)
+  if (most_tiles > 0x7FFFFFFF)  // work tiles are numbered in int
     invalid_argument(fmt::format("grouped_gemm_mxfp8: {} rows of N = {} make more than 2^31 - 1 tiles; split the batch",
                                  rows, n));
-  config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, one_tile_per_cta ? most_tiles : resident));
+  config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, resident));
   void* args[] = {&p};
   kernel.launch(config, args);
 }

@@ -29,9 +29,9 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
     {GemmFamily::mma, 128, 128, 2, 4, 4, false, any_m},  // prefill
     {GemmFamily::mma, 16, 8, 8, 1, 2, true, 8, true},    // decode: weights streamed into registers
     {GemmFamily::mma, 16, 16, 8, 1, 1, true, 16, true},
-    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 12, false, 64},   // few tokens: deep, to keep weights in flight
-    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 8, false, 128},
-    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 5, false, any_m},
+    {GemmFamily::wgmma_bf16, 128, 64, 2, 1, 11, false, 64},   // few tokens: deep, to keep weights in flight
+    {GemmFamily::wgmma_bf16, 128, 128, 2, 1, 7, false, 128},
+    {GemmFamily::wgmma_bf16, 128, 256, 2, 1, 4, false, any_m},
     // Decode on sm_90: weights by TMA, stream-K shares; only where many expert bytes are touched.
     {GemmFamily::tma_decode, 128, 8, 8, 1, 11, true, 8, false, grouped_tma_decode_min_touched_bytes},
     {GemmFamily::tma_decode, 128, 16, 8, 1, 10, true, 16, false, grouped_tma_decode_min_touched_bytes},

@@ -83,28 +83,28 @@ __device__ __forceinline__ void gemm_mainloop(int kt_count, Load&& load, Publish
   cp_async_wait<0>();
 }
 
-// The epilogue of a tile. `for_each(f)` calls f(m, n, value&) for every accumulator element the thread
-// holds, in kernel coordinates. With split-K each split stores its fp32 partials and a second launch
-// (mxfp8_gemm_split_reduce.cuh) sums them in split order (deterministic) across the whole GPU. SwapAB
-// kernels hold the transposed product: kernel (m, n) is output (n, m).
-template <class Out, bool SwapAB, class ForEach>
-__device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for_each) {
+// One element of a tile's result, kernel coordinates (m, n), stored where it belongs. With split-K each
+// split stores its fp32 partials and a second launch (mxfp8_gemm_split_reduce.cuh) sums them in split
+// order (deterministic) across the whole GPU; otherwise the output gets it, plus the bias. SwapAB kernels
+// hold the transposed product: kernel (m, n) is output (n, m).
+template <class Out, bool SwapAB>
+__device__ __forceinline__ void gemm_store_element(const GemmParams& p, int split, int m, int n, float v) {
+  if (m >= p.m || n >= p.n) return;
+  const int row = SwapAB ? n : m, col = SwapAB ? m : n;  // in the caller's [M, N] output
   if (p.splits > 1) {  // partials in the caller's [M, N] order, like the output
-    const int out_cols = SwapAB ? p.m : p.n;
-    float* mine = p.partials + static_cast<long long>(blockIdx.z) * p.m * p.n;
-    for_each([&](int m, int n, float& v) {
-      if (m < p.m && n < p.n) mine[static_cast<long long>(SwapAB ? n : m) * out_cols + (SwapAB ? m : n)] = v;
-    });
+    p.partials[static_cast<long long>(split) * p.m * p.n + static_cast<long long>(row) * (SwapAB ? p.m : p.n) + col] = v;
     return;
   }
-  unsigned short* out = static_cast<unsigned short*>(p.out);
   const unsigned short* bias = static_cast<const unsigned short*>(p.bias);
-  for_each([&](int m, int n, float& v) {
-    if (m >= p.m || n >= p.n) return;
-    const int row = SwapAB ? n : m, col = SwapAB ? m : n;  // in the caller's [M, N] output
-    const float x = bias ? v + Out::to_float(bias[col]) : v;
-    out[static_cast<long long>(row) * p.ldo + col] = Out::from_float(x);
-  });
+  static_cast<unsigned short*>(p.out)[static_cast<long long>(row) * p.ldo + col] =
+      Out::from_float(bias ? v + Out::to_float(bias[col]) : v);
+}
+
+// The epilogue of a tile, split blockIdx.z: `for_each(f)` calls f(m, n, value&) for every accumulator
+// element the thread holds, in kernel coordinates.
+template <class Out, bool SwapAB, class ForEach>
+__device__ __forceinline__ void gemm_epilogue(const GemmParams& p, ForEach&& for_each) {
+  for_each([&](int m, int n, float& v) { gemm_store_element<Out, SwapAB>(p, blockIdx.z, m, n, v); });
 }
 
 }  // namespace mxjit

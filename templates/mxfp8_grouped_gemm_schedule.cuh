@@ -49,33 +49,39 @@ struct GroupedWork {
   int expert, row_begin, count, t0, w0;  // expert e's rows [row_begin, row_begin + count); tile origins
 };
 
-// Makes work tile w current (token tiles of TokenTile rows fastest, then weight tiles of WeightTile
-// rows) and fills token_row[r] with the row of the token-side operand that tile token r reads (-1: past
-// the group, or a gathered index outside the operand). Every thread calls it; it begins with a barrier
-// (the previous tile is done with `work` and `token_row`) and ends with one.
+// Work tile w: token tiles of TokenTile rows fastest, then weight tiles of WeightTile rows.
+template <int TokenTile, int WeightTile>
+__device__ __forceinline__ GroupedWork grouped_work_of(const GroupedGemmParams& p, const int* tiles_through, int w) {
+  GroupedWork work;
+  const int e = expert_of_tile(tiles_through, p.experts, w);
+  const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
+  expert_rows(p, e, work.row_begin, work.count);
+  const int token_tiles = (work.count + TokenTile - 1) / TokenTile;
+  work.expert = e;
+  work.t0 = (local % token_tiles) * TokenTile;
+  work.w0 = (local / token_tiles) * WeightTile;
+  return work;
+}
+
+// The row of the token-side operand that token r of the work tile reads: -1 past the group, or for a
+// gathered index outside the operand.
+__device__ __forceinline__ int grouped_token_row(const GroupedGemmParams& p, const GroupedWork& work, int r) {
+  if (work.t0 + r >= work.count) return -1;
+  const int row = work.row_begin + work.t0 + r;
+  const int src = p.a_rows ? p.a_rows[row] : row;
+  return src < 0 || src >= p.a_row_count ? -1 : src;
+}
+
+// Makes work tile w current and fills token_row[r] (grouped_token_row) for the tile's tokens. Every
+// thread calls it; it begins with a barrier (the previous tile is done with `work` and `token_row`) and
+// ends with one.
 template <int TokenTile, int WeightTile, int Threads>
 __device__ __forceinline__ void grouped_next_work(const GroupedGemmParams& p, const int* tiles_through, int w,
                                                   GroupedWork& work, int* token_row) {
   __syncthreads();
-  if (threadIdx.x == 0) {
-    const int e = expert_of_tile(tiles_through, p.experts, w);
-    const int local = w - (e > 0 ? tiles_through[e - 1] : 0);
-    expert_rows(p, e, work.row_begin, work.count);
-    const int token_tiles = (work.count + TokenTile - 1) / TokenTile;
-    work.expert = e;
-    work.t0 = (local % token_tiles) * TokenTile;
-    work.w0 = (local / token_tiles) * WeightTile;
-  }
+  if (threadIdx.x == 0) work = grouped_work_of<TokenTile, WeightTile>(p, tiles_through, w);
   __syncthreads();
-  for (int r = threadIdx.x; r < TokenTile; r += Threads) {
-    int src = -1;
-    if (work.t0 + r < work.count) {
-      const int row = work.row_begin + work.t0 + r;
-      src = p.a_rows ? p.a_rows[row] : row;
-      if (src >= p.a_row_count) src = -1;
-    }
-    token_row[r] = src < 0 ? -1 : src;
-  }
+  for (int r = threadIdx.x; r < TokenTile; r += Threads) token_row[r] = grouped_token_row(p, work, r);
   __syncthreads();
 }
 

@@ -10,6 +10,7 @@
 
 #include "ops/dequantize_bf16.hpp"
 #include "ops/gemm.hpp"
+#include "templates/gemm_tile_raster.cuh"
 #include "templates/grouped_decode_work.cuh"
 
 namespace mxjit {
@@ -41,6 +42,29 @@ TEST(GemmPlan, PrepassRowsCoverKRoundedTo128AndAFlagByte) {
   EXPECT_EQ(ops::dequantize_bf16_row_elements(4096), 4096);
   EXPECT_EQ(ops::dequantize_bf16_row_elements(4096 + 32), 4096 + 128);
   EXPECT_EQ(ops::dequantize_bf16_bytes(3, 160), 3u * 256 * 2 + 256);
+}
+
+// The persistent prefill GEMM's walk: every (split, row tile, column tile) exactly once, splits
+// outermost, and inside a split each group of kRasterGroup row tiles done before the next starts.
+TEST(GemmPlan, TileRasterVisitsEveryTileOfEverySplitOnce) {
+  for (auto [rows, cols, splits] : {std::tuple{1, 1, 1}, {224, 16, 1}, {17, 33, 3}, {16, 5, 2}, {40, 1, 4}, {3, 200, 1}}) {
+    SCOPED_TRACE(testing::Message() << rows << " row tiles, " << cols << " column tiles, " << splits << " splits");
+    const GemmTileRaster raster{rows, cols, splits};
+    ASSERT_EQ(raster.items(), static_cast<long long>(rows) * cols * splits);
+    std::set<std::tuple<int, int, int>> seen;
+    int last_split = 0, last_group = 0;
+    for (long long i = 0; i < raster.items(); ++i) {
+      int split, row, col;
+      raster.tile_of(i, split, row, col);
+      ASSERT_TRUE(split >= 0 && split < splits && row >= 0 && row < rows && col >= 0 && col < cols) << "item " << i;
+      ASSERT_GE(split, last_split) << "item " << i;
+      if (split > last_split) last_group = 0;
+      ASSERT_GE(row / kRasterGroup, last_group) << "item " << i;
+      last_split = split;
+      last_group = row / kRasterGroup;
+      ASSERT_TRUE(seen.insert({split, row, col}).second) << "item " << i << " repeats a tile";
+    }
+  }
 }
 
 TEST(GemmPlan, PortableDecodeNeedsNoWorkspace) {

@@ -103,6 +103,15 @@ std::vector<std::string> nvrtc_options(const Arch& arch, bool lineinfo) {
   return options;
 }
 
+std::vector<std::string> nvrtc_resource_report_options(const Arch& arch) {
+  std::vector<std::string> options = nvrtc_options(arch, false);
+  options.push_back("--ptxas-options=-v");
+  int major = 0, minor = 0;
+  nvrtcVersion(&major, &minor);
+  if (major > 12 || (major == 12 && minor >= 9)) options.push_back("--no-cache");
+  return options;
+}
+
 CompileOutput compile_cubin(const KernelSpec& spec, const std::vector<std::string>& options,
                             const std::string& failure_dir) {
   const auto start = std::chrono::steady_clock::now();

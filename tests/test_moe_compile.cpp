@@ -15,8 +15,7 @@ class MoeAuxCompiles : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MoeAuxCompiles, EverySpecToCubinWithoutSpills) {
   const jit::Arch arch = jit::Arch::parse(GetParam());
-  std::vector<std::string> options = jit::nvrtc_options(arch, false);
-  options.push_back("--ptxas-options=-v");  // the resource report lands in the log
+  const std::vector<std::string> options = jit::nvrtc_resource_report_options(arch);
   std::set<std::string> seen;  // the dtype-independent kernels appear in both lists: compile them once
   for (DType dtype : {DType::bf16, DType::fp16})
     for (const jit::KernelSpec& spec : ops::all_moe_aux_kernel_specs(arch, dtype)) {

@@ -21,8 +21,8 @@ namespace mxjit {
 namespace ops {
 namespace {
 
-constexpr int k_tile = 128;      // K bytes per pipeline stage (templates/mxfp8_gemm_mma.cuh)
-constexpr int row_pitch = 144;   // shared-memory row pitch of a stage
+constexpr int k_tile = kGemmBK;  // K bytes per pipeline stage
+constexpr int row_pitch = kGemmRowPitch;
 constexpr int max_splits = 16;
 constexpr int min_tiles_per_split = 4;
 
@@ -104,11 +104,9 @@ unsigned GemmTile::smem_bytes() const {
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 1024) * 1024 + 1024);
   if (family == GemmFamily::wgmma)  // WgmmaStage: operands, 4 scale bytes a row, 128-byte aligned
     return static_cast<unsigned>(stages * ceil_div((bm + bn) * (k_tile + 4), 128) * 128);
-  if (family == GemmFamily::wgmma_bf16) {  // Bf16GemmStage, 1024-aligned, room to align the first, the spare
-    const int staging = std::min(bn, 128) * 136 * 2, fallback = (128 + 64) * (row_pitch + 4);  // bf16_spare_bytes
+  if (family == GemmFamily::wgmma_bf16)  // Bf16GemmStage, 1024-aligned, room to align the first, the spare
     return static_cast<unsigned>(stages * ceil_div(bn * 128 + bm * 64 + bm * 4, 1024) * 1024 + 1024 +
-                                 std::max(staging, fallback));
-  }
+                                 bf16_spare_bytes(bn));
   return static_cast<unsigned>(stages * (bm + bn) * (row_pitch + 4));
 }
 

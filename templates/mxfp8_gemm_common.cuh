@@ -6,8 +6,6 @@
 
 namespace mxjit {
 
-constexpr int kGemmBK = 128;  // bytes (= fp8 elements) of K per pipeline stage: 4 scale blocks
-
 struct OutBf16 {
   __device__ static unsigned short from_float(float f) {
     unsigned short h;

@@ -13,8 +13,6 @@
 
 namespace mxjit {
 
-constexpr int kGemmRowPitch = kGemmBK + 16;  // shared-memory row pitch: conflict-free fragment loads
-
 __device__ __forceinline__ void mma_e4m3_16x8x32(float (&d)[4], const unsigned int (&a)[4], const unsigned int (&b)[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "

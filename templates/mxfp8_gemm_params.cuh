@@ -23,6 +23,23 @@ struct GemmTensorMaps {
 #define MXJIT_HOST_DEVICE
 #endif
 
+// Shared-memory shapes the host sizes launches by (ops/gemm.cpp) and the kernels lay out.
+constexpr int kGemmBK = 128;                 // bytes (= fp8 elements) of K per pipeline stage: 4 scale blocks
+constexpr int kGemmRowPitch = kGemmBK + 16;  // an mma.sync stage's row pitch: conflict-free fragment loads
+
+// wgmma_bf16: the consumers' tile, staged for the epilogue in spare shared memory past the pipeline (the
+// producer is already filling the stages with the next tile): bf16 [tokens][weights], a pitch of 136
+// elements (272 bytes: the 8 rows of an stmatrix land in distinct banks, rows stay 16-byte aligned).
+constexpr int kBf16StagingPitch = 136;
+constexpr int kBf16StagingTokens = 128;  // tokens staged at a time
+// The spare memory of a tile of bn tokens: the staging, or the exact recompute's mma.sync stage
+// (GemmStage<128, 64>).
+MXJIT_HOST_DEVICE constexpr int bf16_spare_bytes(int bn) {
+  const int staging = (bn < kBf16StagingTokens ? bn : kBf16StagingTokens) * kBf16StagingPitch * 2;
+  const int fallback = (128 + 64) * (kGemmRowPitch + 4);
+  return staging > fallback ? staging : fallback;
+}
+
 // The tma_decode kernel's persistent walk: `ctas` CTAs (at most `total`) share the `total` iterations,
 // (row tile, 128-deep K stage) pairs in tile-major order, `k_stages` per tile; CTA c takes iterations
 // [begin(c), begin(c + 1)), none of them empty.

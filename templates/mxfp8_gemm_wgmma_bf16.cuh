@@ -159,24 +159,11 @@ struct Bf16GatherLoads {
   }
 };
 
-// The consumers' tile, staged for the epilogue in spare shared memory outside the pipeline (the producer
-// is already filling the stages with the next tile): bf16 [tokens][weights], a pitch of 136 elements
-// (272 bytes: the 8 rows of an stmatrix land in distinct banks, rows stay 16-byte aligned).
-constexpr int kBf16StagingPitch = 136;
-constexpr int kBf16StagingTokens = 128;  // tokens staged at a time
-// The spare memory: the staging, or the exact recompute's mma.sync stage (GemmStage<128, 64>).
-template <int BN>
-constexpr int bf16_spare_bytes() {
-  constexpr int staging = (BN < kBf16StagingTokens ? BN : kBf16StagingTokens) * kBf16StagingPitch * 2;
-  constexpr int fallback = (128 + 64) * (kGemmRowPitch + 4);
-  return staging > fallback ? staging : fallback;
-}
-
 // Whether a kernel on the pipeline fits a CTA's shared memory on sm_90 (227 KB, static and dynamic
 // together): the stages, their alignment slack, the spare memory and the kernel's own static bytes.
 template <int BN, int Stages>
 constexpr bool bf16_kernel_fits(unsigned long long static_bytes) {
-  return Stages * sizeof(Bf16GemmStage<BN>) + 1024 + bf16_spare_bytes<BN>() + static_bytes <= 227 * 1024;
+  return Stages * sizeof(Bf16GemmStage<BN>) + 1024 + bf16_spare_bytes(BN) + static_bytes <= 227 * 1024;
 }
 
 // The first of a consumer thread's two weight rows of the tile (the other is 8 further): warpgroup

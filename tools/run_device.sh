@@ -18,7 +18,9 @@ fi
 # NCU_BENCH (a benchmark regex) and NCU_KERNEL (a kernel-name regex) profile one launch of that kernel
 # in those benchmarks with ncu: its details page (throughputs, occupancy, warp states) and the summary of
 # its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
-# (in logs.tar.gz). QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
+# (in logs.tar.gz); NCU_SKIP (default 3) matching launches are skipped first. NCU_TIMES (a benchmark regex)
+# times every kernel launch of those benchmarks alone under ncu (no overlap between launches, clocks
+# as they are): ncu-times.csv in order, and the per-kernel medians in ncu-times.txt. QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
 # minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
 # VARIANTS="name=file.patch ..." with VARIANT_BENCH (a benchmark regex) measures probes of a kernel: for
 # the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
@@ -87,7 +89,7 @@ if [ -n "${BASELINE_BUILD:-}" ]; then  # its own kernel cache: the revisions' ke
 fi
 
 if [ -n "${NCU_BENCH:-}" ]; then
-  ncu_args=(-k "regex:${NCU_KERNEL:-.}" -s 3 -c 1)
+  ncu_args=(-k "regex:${NCU_KERNEL:-.}" -s "${NCU_SKIP:-3}" -c 1)
   timeout 300 ncu "${ncu_args[@]}" --section SpeedOfLight --section ComputeWorkloadAnalysis \
     --section MemoryWorkloadAnalysis --section SchedulerStats --section WarpStateStats --section LaunchStats \
     --section SourceCounters --export "$OUT/profile" $build/bench/mxjit_bench --benchmark_filter="$NCU_BENCH" \
@@ -97,6 +99,13 @@ if [ -n "${NCU_BENCH:-}" ]; then
   ncu --import "$OUT/profile.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu-sass.csv" 2>&1
   python3 tools/ncu_stalls.py "$OUT/ncu-sass.csv" >>"$OUT/ncu.txt" 2>&1  # where the warps wait
   rm -f "$OUT/profile.ncu-rep"
+fi
+
+if [ -n "${NCU_TIMES:-}" ]; then
+  timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -c "${NCU_TIMES_COUNT:-300}" \
+    $build/bench/mxjit_bench --benchmark_filter="$NCU_TIMES" >"$OUT/ncu-times.csv" 2>&1
+  echo "ncu times: rc $?"
+  python3 tools/ncu_times.py "$OUT/ncu-times.csv" >"$OUT/ncu-times.txt" 2>&1
 fi
 
 if [ -n "${VARIANTS:-}" ]; then
@@ -122,5 +131,5 @@ fi
 
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"
 # At most 8 files come back from the device: the logs travel as one archive.
-(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt ncu-sass.csv 2>/dev/null)
+(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt ncu-sass.csv ncu-times.csv 2>/dev/null)
 exit $tests_rc

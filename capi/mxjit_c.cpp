@@ -227,10 +227,10 @@ mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor*
   return grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, expert_rows, capacity, typical_rows, out, 0, 0, stream);
 }
 
-mxjit_status mxjit_grouped_gemm_mxfp8_workspace_bytes(int64_t a_rows, int64_t k, uint64_t* bytes) {
+mxjit_status mxjit_grouped_gemm_mxfp8_workspace_bytes(int64_t rows, int64_t k, uint64_t* bytes) {
   return guarded([&] {
     require(bytes, "bytes");
-    *bytes = mxjit::grouped_gemm_mxfp8_workspace_bytes(a_rows, k);
+    *bytes = mxjit::grouped_gemm_mxfp8_workspace_bytes(rows, k);
   });
 }
 

@@ -469,9 +469,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     const std::int64_t tiles = ceil_div(km, tile.bm) * ceil_div(kn, tile.bn);
     if (tiles > 0x7FFFFFFF)
       invalid_argument(fmt::format("gemm_mxfp8: M = {}, N = {} make more than 2^31 - 1 tiles; split the batch", m, n));
-    p.ldb_bf16 = dequantize_bf16_row_elements(k);
-    p.b_bf16 = reinterpret_cast<const unsigned short*>(workspace);
-    p.b_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(kn * p.ldb_bf16 * 2));
+    p.b_exact = reinterpret_cast<const unsigned char*>(
+        workspace + static_cast<std::uint64_t>(kn * dequantize_bf16_row_elements(k) * 2));
     dequantize_bf16(kb, kb_scales, workspace, stream);
     // No more CTAs than fit at once: each walks items of templates/gemm_tile_raster.cuh.
     config.grid[0] = static_cast<unsigned>(
@@ -481,10 +480,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
         {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,
          {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(km)}, {static_cast<std::uint64_t>(p.lda)}},
         {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
-    const CUtensorMap tokens = runtime::encode_tensor_map(
-        {workspace, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, 2,
-         {static_cast<std::uint64_t>(p.ldb_bf16), static_cast<std::uint64_t>(kn)}, {static_cast<std::uint64_t>(p.ldb_bf16 * 2)}},
-        {64, static_cast<std::uint32_t>(tile.bn), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
+    const CUtensorMap tokens = dequantize_bf16_tensor_map(workspace, kn, k, tile.bn);
     std::memcpy(&maps.weights, &weights, sizeof(weights));
     std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
   } else {

@@ -11,6 +11,7 @@
 #include "ops/tensor_checks.hpp"
 #include "runtime/device.hpp"
 #include "runtime/tensor_map.hpp"
+#include "templates/mxfp8_gemm_params.cuh"
 #include "templates/mxfp8_grouped_gemm_params.cuh"
 
 namespace mxjit {
@@ -60,6 +61,28 @@ void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmPara
   launch_decode_boundaries(reduce, p.decode_ctas, &p, stream);
 }
 
+// wgmma_bf16: the token-side operand dequantized once into `workspace`, gathered into group order (the
+// rows of `out`; in the contiguous layout only the rows in use), and the kernel's TMA views of it and of
+// the experts' weights.
+void prepare_bf16_operands(const GemmTile& tile, const TensorView& a, const TensorView& a_scales,
+                           const TensorView* a_rows, const TensorView& w, const ExpertGroups& groups,
+                           std::uint64_t workspace, CUstream stream, GroupedGemmParams& p, GemmTensorMaps& maps) {
+  const std::int64_t ld_bf16 = dequantize_bf16_row_elements(p.k), rows = p.out_rows;
+  p.a_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(rows * ld_bf16 * 2));
+  const std::uint64_t rows_in_use =
+      groups.capacity == 0 ? groups.rows.data + static_cast<std::uint64_t>(p.experts) * 4 : 0;  // offsets[E]
+  dequantize_bf16(a, a_scales, workspace, stream, {rows, a_rows ? a_rows->data : 0, rows_in_use});
+  const CUtensorMap weights = runtime::encode_tensor_map(
+      {w.data, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
+       {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(p.experts)},
+       {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},
+      {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
+  const CUtensorMap tokens = dequantize_bf16_tensor_map(workspace, rows, p.k, tile.bn);
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
+  std::memcpy(&maps.weights, &weights, sizeof(weights));
+  std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
+}
+
 // [E, rows, cols] with unit column stride, rows `row_align` bytes apart, experts a multiple of it apart.
 void require_expert_stack(const TensorView& t, std::int64_t experts, std::int64_t rows, std::int64_t cols,
                           int row_align, std::string_view what) {
@@ -87,9 +110,9 @@ int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows, std:
   return tile_for(grouped_gemm_tiles, families, typical_rows, touched_bytes);
 }
 
-std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k, int sm_count,
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t rows, std::int64_t k, int sm_count,
                                            int smem_per_sm) {
-  if (tile.family == GemmFamily::wgmma_bf16) return dequantize_bf16_bytes(a_rows, k);
+  if (tile.family == GemmFamily::wgmma_bf16) return dequantize_bf16_bytes(rows, k);
   if (tile.family == GemmFamily::tma_decode)
     return decode_tma_partial_bytes(tile, decode_tma_ctas(tile, sm_count, smem_per_sm));
   return 0;
@@ -186,7 +209,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const std::int64_t typical = groups.typical_rows > 0 ? groups.typical_rows : std::max<std::int64_t>(1, rows / experts);
   // Without room for the chosen tile's workspace, the portable tiles (which need none).
   const auto needs = [&](int t) {
-    return grouped_gemm_workspace_bytes(grouped_gemm_tiles[t], a.shape[0], k, info.sm_count, info.smem_per_sm);
+    return grouped_gemm_workspace_bytes(grouped_gemm_tiles[t], rows, k, info.sm_count, info.smem_per_sm);
   };
   int tile_index = tile_override;
   if (tile_index < 0) {
@@ -233,12 +256,8 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   p.k = static_cast<int>(k);
   const std::int64_t active_experts = std::min(experts, ceil_div(rows, typical));
   p.k_split = tile.streaming ? stream_k_split(tile, active_experts * ceil_div(n, 16), k, info.sm_count) : 1;
-  if (tile.family == GemmFamily::wgmma_bf16) {  // the token-side operand dequantized once, in its own order
-    p.lda_bf16 = dequantize_bf16_row_elements(k);
-    p.a_bf16 = reinterpret_cast<const unsigned short*>(workspace);
-    p.a_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(a.shape[0] * p.lda_bf16 * 2));
-    dequantize_bf16(a, a_scales, workspace, stream);
-  }
+  GemmTensorMaps maps{};  // wgmma_bf16's second parameter
+  if (tile.family == GemmFamily::wgmma_bf16) prepare_bf16_operands(tile, a, a_scales, a_rows, w, groups, workspace, stream, p, maps);
 
   if (tile.family == GemmFamily::tma_decode) {
     launch_grouped_decode(tile, tile_index, p, w, out.dtype, info, workspace, stream, kernel);
@@ -257,7 +276,7 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
     invalid_argument(fmt::format("grouped_gemm_mxfp8: {} rows of N = {} make more than 2^31 - 1 tiles; split the batch",
                                  rows, n));
   config.grid[0] = static_cast<unsigned>(std::clamp<std::int64_t>(most_tiles, 1, resident));
-  void* args[] = {&p};
+  void* args[] = {&p, &maps};  // kernels of one parameter ignore the second
   kernel.launch(config, args);
 }
 
@@ -269,16 +288,16 @@ void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const T
   ops::launch_grouped_gemm(a, a_scales, a_rows, w, w_scales, bias, groups, out, 0, 0, stream);
 }
 
-std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64_t k) {
-  if (a_rows < 0 || k < 32 || k % 32 != 0)
-    ops::invalid_argument(fmt::format("grouped_gemm_mxfp8_workspace_bytes: need A >= 0 rows and K a positive multiple "
-                                      "of 32, got A = {}, K = {}", a_rows, k));
-  std::uint64_t bytes = ops::dequantize_bf16_bytes(a_rows, k);
+std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t rows, std::int64_t k) {
+  if (rows < 0 || k < 32 || k % 32 != 0)
+    ops::invalid_argument(fmt::format("grouped_gemm_mxfp8_workspace_bytes: need R >= 0 rows of out and K a positive "
+                                      "multiple of 32, got R = {}, K = {}", rows, k));
+  std::uint64_t bytes = ops::dequantize_bf16_bytes(rows, k);
   if (runtime::device_count() == 0) return bytes;  // sized for a GPU when there is one
   const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
   for (const ops::GemmTile& t : ops::grouped_gemm_tiles)  // any tile this GPU runs: dispatched or asked for
     if (ops::gemm_family_supported(t.family, info.arch))
-      bytes = std::max(bytes, ops::grouped_gemm_workspace_bytes(t, a_rows, k, info.sm_count, info.smem_per_sm));
+      bytes = std::max(bytes, ops::grouped_gemm_workspace_bytes(t, rows, k, info.sm_count, info.smem_per_sm));
   return bytes;
 }
 

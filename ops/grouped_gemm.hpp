@@ -42,10 +42,10 @@ inline constexpr GemmTile grouped_gemm_tiles[] = {
 // bytes the call is expected to read (`touched_bytes`; 0 when unknown) reach.
 int grouped_gemm_tile_for(GemmFamilies families, std::int64_t typical_rows, std::int64_t touched_bytes);
 
-// Workspace bytes a launch of `tile` needs for a token-side operand of `a_rows` rows of K on a GPU of
-// `sm_count` SMs with `smem_per_sm` bytes of shared memory each: the wgmma_bf16 tiles' dequantized
-// operand, the tma_decode tiles' partials; 0 for the others.
-std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t a_rows, std::int64_t k, int sm_count,
+// Workspace bytes a launch of `tile` needs for `rows` group rows (out's rows) of K on a GPU of `sm_count`
+// SMs with `smem_per_sm` bytes of shared memory each: the wgmma_bf16 tiles' dequantized operand in group
+// order, the tma_decode tiles' partials; 0 for the others.
+std::uint64_t grouped_gemm_workspace_bytes(const GemmTile& tile, std::int64_t rows, std::int64_t k, int sm_count,
                                            int smem_per_sm);
 
 jit::KernelSpec grouped_gemm_kernel_spec(const GemmTile& tile, DType out, const jit::Arch& arch);

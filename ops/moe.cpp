@@ -118,13 +118,14 @@ Mxfp8MoE::Mxfp8MoE(std::int64_t num_experts, std::int64_t top_k, std::int64_t hi
   s.a_q = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * i));
   s.a_scales = runtime::DeviceBuffer(static_cast<std::size_t>(pairs * round_up(i / 32, 4)));
   // The grouped GEMMs' workspace at every T up to max_tokens (the tile grows with T, ops/moe_plan.hpp): the
-  // decode tiles' partials, the prefill tiles' dequantized operand.
+  // decode tiles' partials, the prefill tiles' dequantized operand (one row per (token, slot) pair).
   const runtime::DeviceInfo& info = runtime::device_info(runtime::current_device());
   std::uint64_t workspace = 0;
   for (std::int64_t tokens = 1; tokens <= t; ++tokens) {
     const ops::GemmTile& tile = ops::grouped_gemm_tiles[ops::moe_grouped_gemm_tile(s.dims(), tokens, info.arch)];
-    for (auto [rows, k] : {std::pair{tokens, h}, std::pair{tokens * top_k, i}})
-      workspace = std::max(workspace, ops::grouped_gemm_workspace_bytes(tile, rows, k, info.sm_count, info.smem_per_sm));
+    for (std::int64_t k : {h, i})
+      workspace =
+          std::max(workspace, ops::grouped_gemm_workspace_bytes(tile, tokens * top_k, k, info.sm_count, info.smem_per_sm));
   }
   if (workspace > 0) s.gemm_workspace = runtime::DeviceBuffer(static_cast<std::size_t>(workspace));
 }

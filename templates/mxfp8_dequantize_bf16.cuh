@@ -8,7 +8,8 @@
 // e4m3 bytes then gives a thread's whole register fragment of one k16 step. Rows are ld_out elements
 // long (K rounded up to 128), zero past K. Scale bytes in [10, 246] convert exactly (bf16_dequant.cuh's
 // wide range: activations can be large); values of other blocks are not trusted: the row's `exact` byte
-// is set and the GEMM recomputes every tile holding it exactly.
+// is set and the GEMM recomputes every tile holding it exactly. For the grouped GEMM the rows are
+// gathered here into its expert-sorted order, so that its tiles copy whole boxes of rows by TMA.
 #pragma once
 
 #include "grid_dependency.cuh"
@@ -17,12 +18,15 @@
 
 namespace mxjit {
 
-// One CTA per row; thread item i = (chunk i / 4, step j = i % 4) writes the 16 bf16 of step j.
+// One CTA per output row; thread item i = (chunk i / 4, step j = i % 4) writes the 16 bf16 of step j.
 __global__ void __launch_bounds__(256) mxfp8_dequantize_bf16_kernel(const DequantizeBf16Params p) {
   start_in_stream_order();
   const int row = blockIdx.x;
-  const unsigned char* q = p.q + row * p.ld;
-  const unsigned char* scales = p.scales + static_cast<long long>(row) * p.ld_s;
+  if (p.rows_in_use && row >= *p.rows_in_use) return;
+  const int src = p.gather ? p.gather[row] : row;
+  const bool present = src >= 0 && src < p.q_rows;  // else a row of zeros
+  const unsigned char* q = p.q + (present ? src : 0) * p.ld;
+  const unsigned char* scales = p.scales + static_cast<long long>(present ? src : 0) * p.ld_s;
   unsigned short* out = p.out + row * p.ld_out;
   const int items = static_cast<int>(p.ld_out / 64) * 4;
   bool exact = false;
@@ -32,7 +36,7 @@ __global__ void __launch_bounds__(256) mxfp8_dequantize_bf16_kernel(const Dequan
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const int byte = 64 * c + 16 * t + 4 * j;  // K is a multiple of 32: a word is wholly inside or past K
-      const bool in = byte < p.k;
+      const bool in = present && byte < p.k;
       const unsigned int w = in ? *reinterpret_cast<const unsigned int*>(q + byte) : 0u;
       const unsigned int b = in ? scales[byte / 32] : 0u;
       exact |= in && block_needs_exact_path<kBf16WideScaleMax>(b, w, e4m3_nan_bits(w));

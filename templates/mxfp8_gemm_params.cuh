@@ -9,9 +9,10 @@
 namespace mxjit {
 
 // The TMA views of the kernels that take their operands by TMA. wgmma_bf16: the weights (kernel rows, fp8
-// [rows, K], boxes of 128 rows x 64 bytes) and the prepass's bf16 tokens ([tokens, ldb_bf16], boxes of BN
-// rows x 64 elements, 128-byte swizzle). tma_decode: the weights and the fp8 tokens, boxes of 128 bytes
-// of K by the tile's rows (or tokens), 128-byte swizzle.
+// [rows, K], or [experts, rows, K] for the grouped GEMM, boxes of 128 rows x 64 bytes) and the prepass's
+// bf16 tokens ([tokens, K rounded up to 128], boxes of BN rows x 64 elements, 128-byte swizzle).
+// tma_decode: the weights and the fp8 tokens, boxes of 128 bytes of K by the tile's rows (or tokens),
+// 128-byte swizzle.
 struct GemmTensorMaps {
   TensorMap weights;
   TensorMap tokens;
@@ -58,12 +59,12 @@ struct GemmParams {
   const unsigned char* b_scales;  // [N, K/32] e8m0, rows ldb_s bytes apart
   void* out;                      // [M, N] bf16 or fp16, rows ldo elements apart
   const void* bias;               // [N] in the output type, or null
-  const unsigned short* b_bf16;   // wgmma_bf16: b dequantized by mxfp8_dequantize_bf16, rows ldb_bf16 apart
-  const unsigned char* b_exact;   // wgmma_bf16: per b row, non-zero where it needs the exact path
+  const unsigned char* b_exact;   // wgmma_bf16: per b row, non-zero where it needs the exact path (the
+                                  // prepass's flags; its bf16 rows come by TMA, GemmTensorMaps)
   float* partials;                // split-K: [splits, M, N] fp32 workspace in the caller's order, summed by
                                   // a second launch (mxfp8_gemm_split_reduce.cuh)
   int m, n, k;
-  long long lda, ldb, ldo, ldb_bf16;
+  long long lda, ldb, ldo;
   int lda_s, ldb_s;
   int k_tiles_per_split;          // K tiles of 128 each split walks; the last split may walk fewer
   int splits;

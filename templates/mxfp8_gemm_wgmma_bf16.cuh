@@ -7,15 +7,15 @@
 // design.md's 2^-16 sum|ab| bound: ops/gemm.hpp.)
 //
 // Roles: the kernel's rows are weight rows (p.a, fp8), its columns tokens. The tokens were dequantized
-// once, before this launch, by mxfp8_dequantize_bf16.cuh into p.b_bf16 (K permuted inside each 64-deep
-// chunk, zero past K) with a per-token `exact` flag; the weights are converted here, in registers, into
-// wgmma's register A fragments, where the same K permutation makes one 32-bit word of 4 e4m3 bytes a
-// whole fragment step. Nothing is dequantized into shared memory.
+// once, before this launch, by mxfp8_dequantize_bf16.cuh into the workspace (K permuted inside each
+// 64-deep chunk, zero past K; for the grouped GEMM gathered into group order) with a per-row `exact`
+// flag; the weights are converted here, in registers, into wgmma's register A fragments, where the same
+// K permutation makes one 32-bit word of 4 e4m3 bytes a whole fragment step. Nothing is dequantized
+// into shared memory.
 //
 // CTA: persistent, one tile of 128 weight rows x BN (64, 128 or 256) tokens after another,
 // warp-specialized (Bf16Pipeline): a producer warpgroup copies stages of 64 K positions, Stages deep, by
-// TMA (by cp.async for the grouped GEMM, whose token rows are gathered), and two consumer warpgroups of
-// 64 weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
+// TMA (the scale bytes by cp.async), and two consumer warpgroups of 64 weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
 // sits in the main loop, and the producer runs on into the next tile while the consumers store the last.
 // A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks XOR-swizzled by row % 8: wgmma's
 // 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale bytes of the 128-deep chunk holding
@@ -46,23 +46,6 @@ struct __align__(1024) Bf16GemmStage {
   unsigned int a_scales[128];             // the 4 scale bytes of the 128-deep chunk holding the stage
 };
 
-// Copies 128 bytes of each of Rows rows into 128-byte shared rows whose 16-byte chunk c lands at chunk
-// c ^ (r % 8); row_of(r) names the source row of shared row r (at src + row ld), -1 for zeros. 8
-// consecutive threads (tid of Threads) take one row.
-template <int Rows, int Threads, class RowOf>
-__device__ __forceinline__ void load_rows_swizzled(unsigned char* dst, const unsigned char* src, long long ld, int tid,
-                                                   const RowOf& row_of) {
-  constexpr int RowStep = Threads / 8;
-  static_assert(RowStep % 8 == 0 && Rows % RowStep == 0, "whole rounds of rows, one swizzle per thread");
-  const int r = tid / 8, kc = tid % 8;
-  unsigned char* s = dst + r * 128 + (kc ^ (r & 7)) * 16;  // (r + RowStep i) % 8 == r % 8
-#pragma unroll  // independent copies back to back: a rolled loop waits on each copy's address registers
-  for (int i = 0; i < Rows / RowStep; ++i) {
-    const int row = row_of(r + RowStep * i);
-    cp_async<16>(s + i * RowStep * 128, row >= 0 ? src + row * ld + kc * 16 : src, row >= 0 ? 16 : 0);
-  }
-}
-
 // Shared-memory descriptor of a K-major operand in wgmma's 128-byte swizzle: 128-byte rows, 8-row groups
 // 1024 bytes apart, the group base 1024-aligned (a k16 step starts 32 bytes further into the rows).
 __device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void* smem) {
@@ -71,22 +54,15 @@ __device__ __forceinline__ unsigned long long wgmma_descriptor_sw128(const void*
          (1ull << 62);
 }
 
-__device__ __forceinline__ void fence_shared_for_async_proxy() {
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic writes -> tensor-core reads
-}
-
-// One tile's operands: weight rows [w0, w_rows) of `w`; tokens in the two forms the prepass left, row r
-// of the tile being source row token_row(r) (-1: none): `x_bf16` (rows ldx_bf16 elements apart) with one
-// `x_exact` byte per source row, and the fp8 operand itself for the exact path; K tiles [kt_begin,
-// kt_begin + kt_count) of 128, at least one (Bf16Pipeline's cursors step once per stage).
+// One tile's operands: weight rows [w0, w_rows) of `w`; the tokens' `x_exact` bytes from the prepass
+// (its bf16 rows come by TMA, Bf16TmaLoads) and the fp8 operand itself for the exact path; K tiles
+// [kt_begin, kt_begin + kt_count) of 128, at least one (Bf16Pipeline's cursors step once per stage).
 struct Bf16TileOperands {
   const unsigned char* w;
   const unsigned char* w_scales;
   long long ldw;
   int ldw_s, w0, w_rows;
-  const unsigned short* x_bf16;
   const unsigned char* x_exact;
-  long long ldx_bf16;
   const unsigned char* x;
   const unsigned char* x_scales;
   long long ldx;
@@ -102,9 +78,8 @@ constexpr int kBf16ConsumerRegisters = 208;
 constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer warpgroups
 
 // The producer's copies of one pipeline stage, K positions [k0, k0 + 64), made by each of the 128
-// producer threads, each arriving once on the stage's `full` barrier (Loads::arrivals in all). Two
-// sources: the dense GEMM's TMA boxes and the grouped GEMM's cp.async gathers. The weight scales always
-// go by cp.async (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
+// producer threads, each arriving once on the stage's `full` barrier (Bf16TmaLoads::arrivals in all). The
+// weight scales go by cp.async (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
 
 // The 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K), weight row tid.
 __device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16TileOperands& op, int k0, int tid) {
@@ -114,47 +89,30 @@ __device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16T
               in ? min(blocks_left, 4) : 0);
 }
 
-// Dense GEMM: the weight and token boxes by TMA from producer thread 0 (zeros past the tensors' ends),
-// the scales by cp.async.
+// The weight and token boxes by TMA from producer thread 0 (zeros past the tensors' ends), the scales by
+// cp.async. The weights' map is 2-D [rows, K] for the dense GEMM, 3-D [experts, rows, K] for the grouped
+// one, whose tokens' map is over the prepass's rows in group order: a tile's tokens are a box of
+// consecutive rows there (past its group's end they belong to the next group, and their results are
+// never stored).
 struct Bf16TmaLoads {
   const TensorMap* weights;
   const TensorMap* tokens;
   int token0;  // the tile's first token row
+  int expert;  // the weights' plane in a 3-D map; -1 for a 2-D one
   static constexpr unsigned int arrivals = 128 + 1;  // every producer thread, and thread 0's expect_tx
-  static constexpr bool generic_writes = false;       // wgmma's operands all arrive by TMA
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
     if (tid == 0) {
       mbarrier_arrive_expect_tx(full, sizeof(st.b) + sizeof(st.a));
       tma_load_2d(st.b, tokens, k0, token0, full);
-      tma_load_2d(st.a, weights, k0, op.w0, full);
+      if (expert < 0) {
+        tma_load_2d(st.a, weights, k0, op.w0, full);
+      } else {
+        tma_load_3d(st.a, weights, k0, op.w0, expert, full);
+      }
     }
     load_stage_scales(st.a_scales, op, k0, tid);
-    mbarrier_arrive_on_cp_async(full);
-  }
-};
-
-// Grouped GEMM: token rows gathered through token_row, so everything by cp.async (one-row TMA boxes for
-// the tokens, 256 a stage, measured 40% slower at 1a5bb03; a 3-D TMA map for the weights 2-10% slower at
-// 7e7740d), and consumers fence the stage for wgmma's async proxy.
-template <class TokenRow>
-struct Bf16GatherLoads {
-  TokenRow token_row;
-  static constexpr unsigned int arrivals = 128;
-  static constexpr bool generic_writes = true;
-  template <int BN>
-  __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
-                                             unsigned long long* full) const {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {  // weights: thread x copies 16-byte chunk x % 4 of row x / 4 + 32 i
-      const int r = tid / 4 + i * 32, kc = (tid % 4) * 16;
-      const bool in = op.w0 + r < op.w_rows && k0 + kc < op.k;
-      cp_async<16>(st.a + r * kBf16StageK + kc, in ? op.w + (op.w0 + r) * op.ldw + k0 + kc : op.w, in ? 16 : 0);
-    }
-    load_stage_scales(st.a_scales, op, k0, tid);
-    load_rows_swizzled<BN, 128>(st.b, reinterpret_cast<const unsigned char*>(op.x_bf16 + k0), op.ldx_bf16 * 2, tid,
-                                token_row);
     mbarrier_arrive_on_cp_async(full);
   }
 };
@@ -178,7 +136,7 @@ __device__ __forceinline__ int bf16_consumer_row() {
 // arrivals, counted by the hardware, so the producer never waits for data), `empty[slot]` when every
 // consumer warp is done with it (its wgmmas retired). The producer runs ahead into the next tile while
 // the consumers store the last one. Each role keeps its own cursor: the slot and the parity of its lap.
-template <int BN, int Stages, class Loads>
+template <int BN, int Stages>
 class Bf16Pipeline {
  public:
   using Stage = Bf16GemmStage<BN>;
@@ -191,14 +149,14 @@ class Bf16Pipeline {
       : stages_(reinterpret_cast<Stage*>(smem)), full_(full), empty_(empty) {
     if (threadIdx.x == 0)
       for (int i = 0; i < Stages; ++i) {
-        mbarrier_init(&full_[i], Loads::arrivals);
+        mbarrier_init(&full_[i], Bf16TmaLoads::arrivals);
         mbarrier_init(&empty_[i], kBf16Consumers / 32);  // one arrival per consumer warp
       }
     __syncthreads();
   }
 
   // Producer thread `tid` (of 128): the copies of one tile's stages, two per 128-deep K tile.
-  __device__ __forceinline__ void produce(const Bf16TileOperands& op, const Loads& loads, int tid) {
+  __device__ __forceinline__ void produce(const Bf16TileOperands& op, const Bf16TmaLoads& loads, int tid) {
 #pragma unroll 1
     for (int s = 0; s < 2 * op.kt_count; ++s) {
       mbarrier_wait(&empty_[slot_], phase_ ^ 1);  // the first lap finds every slot free
@@ -238,10 +196,7 @@ class Bf16Pipeline {
       exact |= block_needs_exact_path(b0, r0.x | r0.y | r0.z | r0.w, nans) |
                block_needs_exact_path(b1, r1.x | r1.y | r1.z | r1.w, 0u);
     };
-    auto wait_landed = [&] {
-      mbarrier_wait(&full_[slot_], phase_);
-      if (Loads::generic_writes) fence_shared_for_async_proxy();  // cp.async bytes, then read by wgmma
-    };
+    auto wait_landed = [&] { mbarrier_wait(&full_[slot_], phase_); };
     auto release = [&](int slot) {
       __syncwarp();
       if (lane == 0) mbarrier_arrive(&empty_[slot]);
@@ -412,7 +367,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
   extern __shared__ unsigned char smem_raw[];
   __shared__ unsigned long long full[Stages], empty[Stages];
   static_assert(bf16_kernel_fits<BN, Stages>(sizeof(full) + sizeof(empty)), "the tile shape fits shared memory");
-  Bf16Pipeline<BN, Stages, Bf16TmaLoads> pipeline(align_shared_1024(smem_raw), full, empty);
+  Bf16Pipeline<BN, Stages> pipeline(align_shared_1024(smem_raw), full, empty);
   const int k_tiles_total = (p.k + kGemmBK - 1) / kGemmBK;
   const GemmTileRaster raster{(p.m + BM - 1) / BM, (p.n + BN - 1) / BN, p.splits};
   // Item `item`'s tile: its operands, and its first token (column) row.
@@ -421,9 +376,8 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
     raster.tile_of(item, split, row_tile, col_tile);
     n0 = col_tile * BN;
     const int kt_begin = split * p.k_tiles_per_split;
-    return Bf16TileOperands{p.a, p.a_scales, p.lda, p.lda_s, row_tile * BM, p.m, p.b_bf16, p.b_exact, p.ldb_bf16,
-                            p.b, p.b_scales, p.ldb, p.ldb_s, p.k, kt_begin,
-                            min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
+    return Bf16TileOperands{p.a, p.a_scales, p.lda, p.lda_s, row_tile * BM, p.m, p.b_exact, p.b, p.b_scales, p.ldb,
+                            p.ldb_s, p.k, kt_begin, min(p.k_tiles_per_split, k_tiles_total - kt_begin)};
   };
 
   if (threadIdx.x >= kBf16Consumers) {  // the producer warpgroup
@@ -433,7 +387,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
     for (long long item = blockIdx.x; item < raster.items(); item += gridDim.x) {
       int split, n0;
       const Bf16TileOperands op = tile_of(item, split, n0);
-      pipeline.produce(op, Bf16TmaLoads{&maps.weights, &maps.tokens, n0}, tid);
+      pipeline.produce(op, Bf16TmaLoads{&maps.weights, &maps.tokens, n0, -1}, tid);
     }
     cp_async_commit();  // the copies land before the thread exits
     cp_async_wait<0>();

@@ -16,8 +16,8 @@ struct GroupedGemmParams {
   const unsigned char* a;         // token side: [*, K] e4m3, rows lda bytes apart
   const unsigned char* a_scales;  // [*, K/32] e8m0, rows lda_s bytes apart
   const int* a_rows;              // [rows] gather index into a, or null
-  const unsigned short* a_bf16;   // wgmma_bf16: a dequantized by mxfp8_dequantize_bf16, rows lda_bf16 apart
-  const unsigned char* a_exact;   // wgmma_bf16: per row of a, non-zero where it needs the exact path
+  const unsigned char* a_exact;   // wgmma_bf16: per group row, non-zero where its token needs the exact path
+                                  // (the prepass's flags; its bf16 rows come by TMA, GemmTensorMaps)
   const unsigned char* b;         // [E, N, K] e4m3 expert weights, rows ldb bytes apart
   const unsigned char* b_scales;  // [E, N, K/32] e8m0, rows ldb_s bytes apart
   void* out;                      // [rows, N] bf16 or fp16, rows ldo elements apart
@@ -26,7 +26,7 @@ struct GroupedGemmParams {
   const int* counts;              // masked layout: [E]
   long long b_expert_stride;      // bytes between experts' weights
   long long b_scales_expert_stride;
-  long long lda, ldb, ldo, lda_bf16;
+  long long lda, ldb, ldo;
   int lda_s, ldb_s;
   int capacity;                   // masked layout: rows per expert
   int a_row_count;                // rows of a: gathered indices outside [0, a_row_count) read zeros

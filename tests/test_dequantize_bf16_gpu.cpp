@@ -1,6 +1,7 @@
 // The wgmma_bf16 GEMM's operand prepass (templates/mxfp8_dequantize_bf16.cuh) against the CPU: every
-// bf16 bit of every row the GEMM trusts, the K order, the zero padding, and which rows are flagged for
-// the exact path.
+// bf16 bit of every row the GEMM trusts, the K order, the zero padding, which rows are flagged for the
+// exact path, and the grouped GEMM's gather (rows from an index, zeros for an index outside the operand,
+// nothing written past the rows in use).
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -37,36 +38,47 @@ class DequantizeBf16Gpu : public GpuTest {
       GTEST_SKIP() << "the prepass serves the sm_90a GEMM only";
   }
 
-  // Runs the prepass on `op` and checks it; returns how many rows it flagged.
-  std::int64_t check(const Mxfp8Operand& op) {
-    SCOPED_TRACE(fmt::format("rows = {}, K = {}", op.rows, op.cols));
+  // Runs the prepass on `op` and checks it; returns how many rows it flagged. With `gather`, output row r
+  // is op's row gather[r] (outside op: zeros), and rows from `in_use` on must stay as they were.
+  std::int64_t check(const Mxfp8Operand& op, const std::vector<int>& gather = {}, int in_use = -1) {
+    SCOPED_TRACE(fmt::format("rows = {}, K = {}, gathered rows = {}, in use = {}", op.rows, op.cols, gather.size(), in_use));
     const DeviceOperand d(op);
     const std::int64_t ld = ops::dequantize_bf16_row_elements(op.cols);
     EXPECT_EQ(ld % 128, 0);
     EXPECT_GE(ld, op.cols);
-    runtime::DeviceBuffer out(ops::dequantize_bf16_bytes(op.rows, op.cols));
+    const std::int64_t rows = gather.empty() ? op.rows : static_cast<std::int64_t>(gather.size());
+    runtime::DeviceBuffer out(ops::dequantize_bf16_bytes(rows, op.cols)), d_gather(std::max<std::size_t>(4, gather.size() * 4)),
+        d_in_use(4);
     out.fill(0xFF, stream());  // NaN bf16 and a flag of 0xFF: nothing unwritten can pass
-    ops::dequantize_bf16(d.q_view, d.scales_view, out.get(), stream());
-    std::vector<std::uint16_t> values(static_cast<std::size_t>(op.rows * ld));
-    std::vector<std::uint8_t> flags(static_cast<std::size_t>(op.rows));
+    if (!gather.empty()) d_gather.upload(gather.data(), gather.size() * 4);
+    d_in_use.upload(&in_use, 4);
+    ops::dequantize_bf16(d.q_view, d.scales_view, out.get(), stream(),
+                         {rows, gather.empty() ? 0 : d_gather.get(), in_use < 0 ? 0 : d_in_use.get()});
+    std::vector<std::uint16_t> values(static_cast<std::size_t>(rows * ld));
+    std::vector<std::uint8_t> flags(static_cast<std::size_t>(rows));
     MXJIT_CU(cuStreamSynchronize, stream());
     out.download(values.data(), values.size() * 2);
     out.download(flags.data(), flags.size(), values.size() * 2);
 
     std::int64_t flagged = 0, wrong = 0;
     std::string first;
-    for (std::int64_t r = 0; r < op.rows; ++r) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const bool written = in_use < 0 || r < in_use;
+      const std::int64_t src = gather.empty() ? r : gather[static_cast<std::size_t>(r)];
+      const bool present = src >= 0 && src < op.rows;
       bool expected_flag = false;
-      for (std::int64_t j = 0; j < op.cols / 32; ++j) expected_flag |= block_needs_exact_path(op, r, j);
-      EXPECT_EQ(flags[static_cast<std::size_t>(r)], expected_flag ? 1 : 0) << "row " << r;
-      flagged += expected_flag;
-      if (expected_flag) continue;  // the GEMM does not read this row's values
+      for (std::int64_t j = 0; present && j < op.cols / 32; ++j) expected_flag |= block_needs_exact_path(op, src, j);
+      EXPECT_EQ(flags[static_cast<std::size_t>(r)], !written ? 0xFF : expected_flag ? 1 : 0) << "row " << r;
+      flagged += written && expected_flag;
+      if (written && expected_flag) continue;  // the GEMM does not read this row's values
       for (std::int64_t p = 0; p < ld; ++p) {
         // Position 16 j + 2 t + e + 8 u of a 64-deep chunk holds chunk offset 16 t + 4 j + u + 2 e.
         const std::int64_t c = p / 64, i = p % 64, j = i / 16, t = (i % 8) / 2, e = i % 2, u = (i % 16) / 8;
         const std::int64_t k = 64 * c + 16 * t + 4 * j + u + 2 * e;
         const std::uint16_t want =
-            k < op.cols ? reference::float_to_bf16(op.dequantized[static_cast<std::size_t>(r * op.cols + k)]) : 0;
+            !written ? 0xFFFF
+            : present && k < op.cols ? reference::float_to_bf16(op.dequantized[static_cast<std::size_t>(src * op.cols + k)])
+                                     : 0;
         const std::uint16_t got = values[static_cast<std::size_t>(r * ld + p)];
         // Zeros compare with their sign; the value is exact in bf16 for unflagged rows.
         if (got != want && wrong++ == 0) first = fmt::format("row {} position {} (K {}): {:#06x}, want {:#06x}", r, p, k, got, want);
@@ -82,6 +94,17 @@ TEST_F(DequantizeBf16Gpu, RandomRowsAreBitExactInTheGemmsOrder) {
   for (auto [rows, k] : {std::pair<std::int64_t, std::int64_t>{1, 32}, {3, 96}, {7, 160}, {130, 4096}, {33, 4096 + 32},
                          {2, 14336}})
     EXPECT_EQ(check(Mxfp8Operand::random(rows, k, rng)), 0);
+}
+
+// The grouped GEMM's order: rows gathered by an index (repeats, any order, indices outside the operand
+// read zeros), and the rows past the ones in use left alone.
+TEST_F(DequantizeBf16Gpu, GatheredRowsInGroupOrder) {
+  std::mt19937_64 rng(fresh_seed());
+  const Mxfp8Operand op = Mxfp8Operand::random(9, 4096 + 32, rng);
+  const std::vector<int> gather = {3, 0, 8, 3, -1, 9, 1000, 5, 5, 2, 7, 1};
+  EXPECT_EQ(check(op, gather), 0);
+  EXPECT_EQ(check(op, gather, 7), 0);
+  EXPECT_EQ(check(op, gather, 0), 0);
 }
 
 // Blocks the fast range cannot take flag their row, and only theirs; zero blocks under any scale byte

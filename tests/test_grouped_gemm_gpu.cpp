@@ -101,8 +101,10 @@ GroupedRun run_grouped(const GroupedCase& c, const Experts& experts, int tile, C
   const TensorView bias_view = TensorView::contiguous(d_bias.get(), c.out, {e_count, c.n});
   const TensorView out_view = TensorView::contiguous(d_out.get(), c.out, {total_rows, c.n});
   const ExpertGroups groups = c.capacity ? ExpertGroups::masked(groups_view, c.capacity) : ExpertGroups::contiguous(groups_view);
-  // Room for every tile: the sm_90a prefill tiles dequantize the token rows into it first.
-  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(16, grouped_gemm_mxfp8_workspace_bytes(d_tokens.q_view.shape[0], c.k)));
+  // Room for every tile: the sm_90a prefill tiles dequantize the token rows into it first, one per group
+  // row. Poisoned: the rows the prepass leaves alone (past the groups) are NaN, and must reach no output.
+  runtime::DeviceBuffer workspace(std::max<std::uint64_t>(16, grouped_gemm_mxfp8_workspace_bytes(total_rows, c.k)));
+  workspace.fill(0xFF, stream);
   ops::launch_grouped_gemm(d_tokens.q_view, d_tokens.scales_view, c.gather ? &src_view : nullptr, experts.w,
                            experts.w_scales, c.bias ? &bias_view : nullptr, groups, out_view, workspace.get(),
                            workspace.size(), stream, tile);
@@ -207,7 +209,8 @@ TEST_F(GroupedGemmGpu, TmaDecodeBitsDoNotDependOnRowOrderWithinAnExpert) {
 }
 
 // Offsets that decrease or run past out: the launch must stay inside out (results there are not
-// defined), and the stream must stay healthy.
+// defined), and the stream must stay healthy. The portable kernel, and on sm_90a the bf16 prefill tile,
+// whose prepass reads the offsets too (here the rows in use, offsets[E], are negative).
 TEST_F(GroupedGemmGpu, InconsistentOffsetsNeverWriteOutsideOut) {
   std::mt19937_64 rng(104);
   const std::int64_t e = 4, n = 64, k = 64, rows = 60, guard = 16;
@@ -217,14 +220,25 @@ TEST_F(GroupedGemmGpu, InconsistentOffsetsNeverWriteOutsideOut) {
   const std::vector<int> offsets = {0, 50, 20, 1000, -7};
   runtime::DeviceBuffer d_offsets(offsets.size() * 4), d_out(static_cast<std::size_t>((rows + guard) * n * 2));
   d_offsets.upload(offsets.data(), d_offsets.size());
-  d_out.fill(0xFF, stream());
-  ops::launch_grouped_gemm(d_tokens.q_view, d_tokens.scales_view, nullptr, experts.w, experts.w_scales, nullptr,
-                           ExpertGroups::contiguous(TensorView::contiguous(d_offsets.get(), DType::i32, {e + 1})),
-                           TensorView::contiguous(d_out.get(), DType::bf16, {rows, n}), 0, 0, stream());
-  MXJIT_CU(cuStreamSynchronize, stream());
-  std::vector<std::uint16_t> out(static_cast<std::size_t>((rows + guard) * n));
-  d_out.download(out.data(), out.size() * 2);
-  for (std::int64_t i = rows * n; i < (rows + guard) * n; ++i) ASSERT_EQ(out[i], poison) << "guard element " << i;
+  runtime::DeviceBuffer workspace(grouped_gemm_mxfp8_workspace_bytes(rows, k));
+  std::vector<int> tiles = {-1};
+  for (int t = 0; t < static_cast<int>(std::size(ops::grouped_gemm_tiles)); ++t)
+    if (ops::grouped_gemm_tiles[t].family == ops::GemmFamily::wgmma_bf16 && ops::grouped_gemm_tiles[t].bn == 256 &&
+        ops::gemm_family_supported(ops::GemmFamily::wgmma_bf16, runtime::device_info(0).arch))
+      tiles.push_back(t);
+  for (int tile : tiles) {
+    d_out.fill(0xFF, stream());
+    workspace.fill(0xFF, stream());
+    ops::launch_grouped_gemm(d_tokens.q_view, d_tokens.scales_view, nullptr, experts.w, experts.w_scales, nullptr,
+                             ExpertGroups::contiguous(TensorView::contiguous(d_offsets.get(), DType::i32, {e + 1})),
+                             TensorView::contiguous(d_out.get(), DType::bf16, {rows, n}), tile < 0 ? 0 : workspace.get(),
+                             tile < 0 ? 0 : workspace.size(), stream(), tile);
+    MXJIT_CU(cuStreamSynchronize, stream());
+    std::vector<std::uint16_t> out(static_cast<std::size_t>((rows + guard) * n));
+    d_out.download(out.data(), out.size() * 2);
+    for (std::int64_t i = rows * n; i < (rows + guard) * n; ++i)
+      ASSERT_EQ(out[i], poison) << "tile " << tile << ": guard element " << i;
+  }
 }
 
 // A Qwen3-30B-A3B-sized layer at 64 tokens x top-8: the grouped GEMM against gemm_mxfp8 run on each

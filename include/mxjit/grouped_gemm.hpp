@@ -48,9 +48,10 @@ void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const T
                         const TensorView& out, CUstream stream);
 
 // The same with a workspace, which lets Hopper (sm_90a) run its exact bf16 tensor-core kernel for
-// prefill-sized groups: the token-side operand is dequantized into it first (a second launch on
-// `stream`). With less than grouped_gemm_mxfp8_workspace_bytes(A, K), the portable kernel runs as above.
-std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t a_rows, std::int64_t k);
+// prefill-sized groups: the token-side operand is dequantized into it first, gathered into group order
+// (a second launch on `stream`). With less than grouped_gemm_mxfp8_workspace_bytes(R, K), R = out's rows,
+// the portable kernel runs as above.
+std::uint64_t grouped_gemm_mxfp8_workspace_bytes(std::int64_t rows, std::int64_t k);
 void grouped_gemm_mxfp8(const TensorView& a, const TensorView& a_scales, const TensorView* a_rows, const TensorView& w,
                         const TensorView& w_scales, const TensorView* bias, const ExpertGroups& groups,
                         const TensorView& out, std::uint64_t workspace, std::uint64_t workspace_bytes, CUstream stream);

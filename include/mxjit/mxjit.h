@@ -109,10 +109,10 @@ mxjit_status mxjit_grouped_gemm_mxfp8(const mxjit_tensor* a, const mxjit_tensor*
                                       const mxjit_tensor* w, const mxjit_tensor* w_scales, const mxjit_tensor* bias,
                                       const mxjit_tensor* expert_rows, int64_t capacity, int64_t typical_rows,
                                       const mxjit_tensor* out, CUstream stream);
-/* The same with a workspace (device memory of at least mxjit_grouped_gemm_mxfp8_workspace_bytes(A, K)
- * bytes on the current device, A = rows of a): on sm_90a, prefill-sized groups then run the exact bf16
+/* The same with a workspace (device memory of at least mxjit_grouped_gemm_mxfp8_workspace_bytes(R, K)
+ * bytes on the current device, R = rows of out): on sm_90a, prefill-sized groups then run the exact bf16
  * tensor-core kernel. Where a GPU is present, the query needs a current context (mxjit_device_activate). */
-mxjit_status mxjit_grouped_gemm_mxfp8_workspace_bytes(int64_t a_rows, int64_t k, uint64_t* bytes);
+mxjit_status mxjit_grouped_gemm_mxfp8_workspace_bytes(int64_t rows, int64_t k, uint64_t* bytes);
 mxjit_status mxjit_grouped_gemm_mxfp8_with_workspace(const mxjit_tensor* a, const mxjit_tensor* a_scales,
                                                      const mxjit_tensor* a_rows, const mxjit_tensor* w,
                                                      const mxjit_tensor* w_scales, const mxjit_tensor* bias,

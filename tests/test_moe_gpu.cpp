@@ -182,12 +182,23 @@ class MoeGpu : public GpuTest {
     std::vector<std::uint16_t> out(x.size());
     d_out.download(out.data(), out.size() * 2);
 
-    // Repeat runs are bit-identical.
-    l.layer.apply(in, out_view, stream());
-    MXJIT_CU(cuStreamSynchronize, stream());
-    std::vector<std::uint16_t> again(x.size());
-    d_out.download(again.data(), again.size() * 2);
-    EXPECT_TRUE(again == out) << "a second apply gave different bits";
+    // Repeat runs are bit-identical; where one is not, which elements moved and by how much (the
+    // reference below judges the first run, and a repeat that differs is judged too).
+    std::vector<std::uint16_t> differing;
+    for (int repeat = 1; repeat <= 3 && differing.empty(); ++repeat) {
+      l.layer.apply(in, out_view, stream());
+      MXJIT_CU(cuStreamSynchronize, stream());
+      std::vector<std::uint16_t> again(x.size());
+      d_out.download(again.data(), again.size() * 2);
+      std::int64_t count = 0;
+      std::string where;
+      for (std::size_t i = 0; i < out.size(); ++i)
+        if (again[i] != out[i] && count++ < 4)
+          where += fmt::format(" out[{}, {}] {} then {};", i / h, i % h, l.to_double(out[i]), l.to_double(again[i]));
+      EXPECT_EQ(count, 0) << "apply " << repeat + 1 << " gave other bits than the first in " << count << " elements:"
+                          << where;
+      if (count > 0) differing = std::move(again);
+    }
 
     std::vector<std::int64_t> tokens;
     std::mt19937_64 rng(seed);
@@ -207,18 +218,23 @@ class MoeGpu : public GpuTest {
                           bias, ref[n], bound[n]);
       });
     for (std::thread& th : pool) th.join();
-    std::int64_t failures = 0;
-    double worst = 0;
-    std::string first;
-    for (std::size_t n = 0; n < tokens.size(); ++n)
-      for (std::int64_t c = 0; c < h; ++c) {
-        const double got = l.to_double(out[tokens[n] * h + c]);
-        const double ratio = std::isfinite(got) ? std::fabs(got - ref[n][c]) / bound[n][c] : INFINITY;
-        worst = std::max(worst, ratio);
-        if (!(ratio <= 1.0) && failures++ == 0)
-          first = fmt::format("out[{}, {}] = {} but reference {} (bound {})", tokens[n], c, got, ref[n][c], bound[n][c]);
-      }
-    EXPECT_EQ(failures, 0) << first << " (" << failures << " failures)";
+    auto check_against_reference = [&](const std::vector<std::uint16_t>& result, const char* which) {
+      std::int64_t failures = 0;
+      double worst = 0;
+      std::string first;
+      for (std::size_t n = 0; n < tokens.size(); ++n)
+        for (std::int64_t c = 0; c < h; ++c) {
+          const double got = l.to_double(result[tokens[n] * h + c]);
+          const double ratio = std::isfinite(got) ? std::fabs(got - ref[n][c]) / bound[n][c] : INFINITY;
+          worst = std::max(worst, ratio);
+          if (!(ratio <= 1.0) && failures++ == 0)
+            first = fmt::format("out[{}, {}] = {} but reference {} (bound {})", tokens[n], c, got, ref[n][c], bound[n][c]);
+        }
+      EXPECT_EQ(failures, 0) << which << ": " << first << " (" << failures << " failures)";
+      return worst;
+    };
+    const double worst = check_against_reference(out, "the first apply");
+    if (!differing.empty()) check_against_reference(differing, "the repeat that differed");
     ::testing::Test::RecordProperty(fmt::format("worst_ratio_{}_T{}", l.m.name, t), std::to_string(worst));
     return out;
   }
@@ -242,6 +258,15 @@ TEST_P(MoeModels, EveryTokenCountAgainstTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Models, MoeModels, ::testing::Values(qwen3, mixtral, deepseek_ep),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Mixtral's decode token counts alone, on a layer sized for them: the grouped tma_decode tiles with
+// stream-K shares that cut experts' tiles (run_and_check repeats each apply and compares the bits).
+TEST_F(MoeGpu, MixtralDecodeRepeatsBitIdentical) {
+  MoeLayer l(mixtral, DType::bf16, 64, stream());
+  std::uint64_t seed = 500;
+  for (std::int64_t t : {3, 64, 3, 64})
+    run_and_check(l, t, /*router=*/true, /*renormalize=*/false, nullptr, /*bias=*/false, seed += 7);
+}
 
 TEST_F(MoeGpu, Fp16EngineRoutingSkewAndAnExpertMapDroppingHalf) {
   MoeLayer l({"qwen3_fp16", 128, 128, 2048, 768, 8}, DType::fp16, 512, stream());

@@ -257,7 +257,8 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   const std::int64_t active_experts = std::min(experts, ceil_div(rows, typical));
   p.k_split = tile.streaming ? stream_k_split(tile, active_experts * ceil_div(n, 16), k, info.sm_count) : 1;
   GemmTensorMaps maps{};  // wgmma_bf16's second parameter
-  if (tile.family == GemmFamily::wgmma_bf16) prepare_bf16_operands(tile, a, a_scales, a_rows, w, groups, workspace, stream, p, maps);
+  if (tile.family == GemmFamily::wgmma_bf16)
+    prepare_bf16_operands(tile, a, a_scales, a_rows, w, groups, workspace, stream, p, maps);
 
   if (tile.family == GemmFamily::tma_decode) {
     launch_grouped_decode(tile, tile_index, p, w, out.dtype, info, workspace, stream, kernel);

@@ -13,13 +13,14 @@
 // K permutation makes one 32-bit word of 4 e4m3 bytes a whole fragment step. Nothing is dequantized
 // into shared memory.
 //
-// CTA: persistent, one tile of 128 weight rows x BN (64, 128 or 256) tokens after another,
-// warp-specialized (Bf16Pipeline): a producer warpgroup copies stages of 64 K positions, Stages deep, by
-// TMA (the scale bytes by cp.async), and two consumer warpgroups of 64 weight rows each convert and issue; mbarriers hand the stages over, so no barrier of the whole CTA
-// sits in the main loop, and the producer runs on into the next tile while the consumers store the last.
-// A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte chunks XOR-swizzled by row % 8: wgmma's
-// 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale bytes of the 128-deep chunk holding
-// the stage. Past the stages lies spare memory for the epilogue's staging (store_tile_staged).
+// CTA: persistent, one tile of 128 weight rows x BN (64, 128 or 256) tokens after another, warp-specialized
+// (Bf16Pipeline): a producer warpgroup copies stages of 64 K positions, Stages deep, by TMA (the scale bytes
+// by cp.async), and two consumer warpgroups of 64 weight rows each convert and issue; mbarriers hand the
+// stages over, so no barrier of the whole CTA sits in the main loop, and the producer runs on into the next
+// tile while the consumers store the last. A stage holds the tokens' 64 bf16 per row (128 bytes, 16-byte
+// chunks XOR-swizzled by row % 8: wgmma's 128-byte swizzle), the weights' 64 bytes per row, and the 4 scale
+// bytes of the 128-deep chunk holding the stage. Past the stages lies spare memory for the epilogue's staging
+// (store_tile_staged).
 //
 // Correctness never depends on the data: any weight block outside the fast range, a NaN, or a token row
 // flagged by the prepass sends the tile to an exact recompute from the fp8 operands on the mma.sync path

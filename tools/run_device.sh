@@ -20,8 +20,8 @@ fi
 # its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
 # (in logs.tar.gz); NCU_SKIP (default 3) matching launches are skipped first. NCU_TIMES (a benchmark regex)
 # times every kernel launch of those benchmarks alone under ncu (no overlap between launches, clocks
-# as they are): ncu-times.csv in order, and the per-kernel medians in ncu-times.txt. QUICK=1 leaves out `mxjit tune` and the SASS statistics (about a
-# minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
+# as they are): ncu-times.csv in order, and the per-kernel medians in ncu-times.txt. QUICK=1 leaves out
+# `mxjit tune` and the SASS statistics (about a minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
 # VARIANTS="name=file.patch ..." with VARIANT_BENCH (a benchmark regex) measures probes of a kernel: for
 # the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
 # VARIANT_BENCH run; the patch is reversed after. All of it lands in variants.json (name -> Google

@@ -11,12 +11,12 @@
 // in fp32, cast to x's dtype. Expert parallelism: an expert map sends global ids to local experts or
 // drops them (-1); tokens whose experts all live elsewhere get 0 (the engine's all-reduce adds the rest).
 //
-// Device memory (weights and a workspace for Options::max_tokens tokens) is allocated up front in the
-// calling thread's current context: apply() never allocates, synchronizes or reads back to the host, so
-// it can be captured in a CUDA graph. The workspace is about P * (2 max(2I, H) + 2 max(H, I) + I) bytes
-// for P = max_tokens * top_k (token, slot) pairs: h or y, the prefill GEMMs' bf16 operand gathered per
-// pair, and the intermediate; e.g. 0.8 GB for a Mixtral-8x7B layer at 8192 tokens. One layer's apply() calls must not run concurrently (they share
-// the workspace). Results are identical run to run.
+// Device memory (weights and a workspace for Options::max_tokens tokens) is allocated up front in the calling
+// thread's current context: apply() never allocates, synchronizes or reads back to the host, so it can be
+// captured in a CUDA graph. The workspace is about P * (2 max(2I, H) + 2 max(H, I) + I) bytes for P =
+// max_tokens * top_k (token, slot) pairs: h or y, the prefill GEMMs' bf16 operand gathered per pair, and the
+// intermediate; e.g. 0.8 GB for a Mixtral-8x7B layer at 8192 tokens. One layer's apply() calls must not run
+// concurrently (they share the workspace). Results are identical run to run.
 #pragma once
 
 #include <cuda.h>

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -238,6 +240,77 @@ TEST_F(GroupedGemmGpu, InconsistentOffsetsNeverWriteOutsideOut) {
     d_out.download(out.data(), out.size() * 2);
     for (std::int64_t i = rows * n; i < (rows + guard) * n; ++i)
       ASSERT_EQ(out[i], poison) << "tile " << tile << ": guard element " << i;
+  }
+}
+
+// Mixtral-8x7B's decode shapes at T = 3 (top-2: one row on each of six experts) on the grouped TMA tile
+// alone, launched again and again on the same inputs: every launch must give the same bits. (The MoE
+// layer at these shapes does not always: MoeGpu.MixtralDecodeRepeatsBitIdentical; this tells whether
+// the walk and its shared-tile sum alone do.) Operands are random bytes, fp8 NaN codes excluded.
+TEST_F(GroupedGemmGpu, TmaDecodeRepeatsBitIdenticalOnMixtralShapes) {
+  if (!ops::gemm_family_supported(ops::GemmFamily::tma_decode, runtime::device_info(0).arch))
+    GTEST_SKIP() << "the TMA decode tiles need sm_90";
+  int tile = -1;
+  for (int t = 0; t < static_cast<int>(std::size(ops::grouped_gemm_tiles)); ++t)
+    if (ops::grouped_gemm_tiles[t].family == ops::GemmFamily::tma_decode && ops::grouped_gemm_tiles[t].bn == 8) tile = t;
+  ASSERT_GE(tile, 0);
+  // Bytes from a counter hash, many threads: fp8 with the NaN codes moved off, or scale bytes 118-133.
+  auto device_bytes = [](std::size_t count, std::uint64_t seed, bool scales) {
+    std::vector<std::uint8_t> host(count);
+    std::vector<std::thread> pool;
+    const std::size_t workers = 16;
+    for (std::size_t w = 0; w < workers; ++w)
+      pool.emplace_back([&, w] {
+        for (std::size_t i = w; i < count; i += workers) {
+          std::uint64_t x = (seed + i) * 0x9E3779B97F4A7C15ull;
+          x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
+          const auto b = static_cast<std::uint8_t>(x >> 56);
+          host[i] = scales ? static_cast<std::uint8_t>(118 + b % 16) : (b & 0x7F) == 0x7F ? b ^ 1 : b;
+        }
+      });
+    for (std::thread& t : pool) t.join();
+    runtime::DeviceBuffer d(count);
+    d.upload(host.data(), count);
+    return d;
+  };
+  const std::int64_t e_count = 8, rows = 6;
+  const std::vector<int> offsets = {0, 1, 1, 2, 3, 4, 4, 5, 6}, row_token = {2, 0, 2, 0, 1, 1};
+  runtime::DeviceBuffer d_offsets(offsets.size() * 4), d_rows(row_token.size() * 4);
+  d_offsets.upload(offsets.data(), d_offsets.size());
+  d_rows.upload(row_token.data(), d_rows.size());
+  const TensorView rows_view = TensorView::contiguous(d_rows.get(), DType::i32, {rows});
+  const ExpertGroups groups =
+      ExpertGroups::contiguous(TensorView::contiguous(d_offsets.get(), DType::i32, {e_count + 1}), 1);
+  // h = x . W13^T over 3 gathered tokens, then y = a . W2^T over the 6 group rows.
+  for (auto [n, k, tokens] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{14336, 4096, 3}, {4096, 7168, rows}}) {
+    SCOPED_TRACE(fmt::format("N = {}, K = {}", n, k));
+    const runtime::DeviceBuffer w = device_bytes(static_cast<std::size_t>(e_count * n * k), 1, false);
+    const runtime::DeviceBuffer w_s = device_bytes(static_cast<std::size_t>(e_count * n * k / 32), 2, true);
+    const runtime::DeviceBuffer a = device_bytes(static_cast<std::size_t>(tokens * k), 3, false);
+    const runtime::DeviceBuffer a_s = device_bytes(static_cast<std::size_t>(tokens * k / 32), 4, true);
+    runtime::DeviceBuffer out(static_cast<std::size_t>(rows * n * 2)), workspace(grouped_gemm_mxfp8_workspace_bytes(rows, k));
+    std::vector<std::uint16_t> first, again(static_cast<std::size_t>(rows * n));
+    for (int launch = 0; launch < 8; ++launch) {
+      out.fill(0xFF, stream());
+      ops::launch_grouped_gemm(TensorView::contiguous(a.get(), DType::e4m3, {tokens, k}),
+                               TensorView::contiguous(a_s.get(), DType::e8m0, {tokens, k / 32}),
+                               tokens == rows ? nullptr : &rows_view,
+                               TensorView::contiguous(w.get(), DType::e4m3, {e_count, n, k}),
+                               TensorView::contiguous(w_s.get(), DType::e8m0, {e_count, n, k / 32}), nullptr, groups,
+                               TensorView::contiguous(out.get(), DType::bf16, {rows, n}), workspace.get(),
+                               workspace.size(), stream(), tile);
+      MXJIT_CU(cuStreamSynchronize, stream());
+      out.download(again.data(), again.size() * 2);
+      if (launch == 0) {
+        first = again;
+        continue;
+      }
+      std::int64_t differ = 0;
+      std::string where;
+      for (std::size_t i = 0; i < first.size(); ++i)
+        if (again[i] != first[i] && differ++ < 4) where += fmt::format(" out[{}, {}];", i / n, i % n);
+      EXPECT_EQ(differ, 0) << "launch " << launch + 1 << " differs from the first in " << differ << " elements:" << where;
+    }
   }
 }
 

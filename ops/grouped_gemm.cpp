@@ -32,22 +32,29 @@ jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const ji
                          decode_reduce_kernel_args(t, out), arch};
 }
 
+// The TMA view of the experts' weights [E, N, K] (fp8 bytes), in boxes of box_k x box_rows x 1 expert.
+TensorMap expert_weights_map(const GroupedGemmParams& p, std::uint32_t box_k, int box_rows,
+                             CUtensorMapSwizzle swizzle) {
+  const CUtensorMap map = runtime::encode_tensor_map(
+      {reinterpret_cast<std::uint64_t>(p.b), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
+       {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(p.experts)},
+       {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},
+      {box_k, static_cast<std::uint32_t>(box_rows), 1}, swizzle);
+  TensorMap result;
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
+  std::memcpy(&result, &map, sizeof(map));
+  return result;
+}
+
 // tma_decode: the persistent walk (one CTA per SM slot) with the experts' weights through a 3-D TMA map,
 // then the second launch over the boundaries between CTA shares (which tiles are shared is known only on
 // the device).
-void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmParams& p, const TensorView& w, DType out,
+void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmParams& p, DType out,
                            const runtime::DeviceInfo& info, std::uint64_t workspace, CUstream stream,
                            const runtime::Kernel& kernel) {
   p.decode_ctas = decode_tma_ctas(tile, info.sm_count, info.smem_per_sm);
   p.partials = reinterpret_cast<float*>(workspace);
-  const CUtensorMap map = runtime::encode_tensor_map(
-      {reinterpret_cast<std::uint64_t>(p.b), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
-       {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(w.shape[0])},
-       {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},
-      {128, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
-  TensorMap weights;
-  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
-  std::memcpy(&weights, &map, sizeof(map));
+  TensorMap weights = expert_weights_map(p, kGemmBK, tile.bm, CU_TENSOR_MAP_SWIZZLE_128B);
   runtime::LaunchConfig config = tile_launch_config(tile, stream);
   config.early_start = true;  // every grouped kernel starts in stream order on the device
   config.grid[0] = static_cast<unsigned>(p.decode_ctas);
@@ -65,21 +72,15 @@ void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmPara
 // rows of `out`; in the contiguous layout only the rows in use), and the kernel's TMA views of it and of
 // the experts' weights.
 void prepare_bf16_operands(const GemmTile& tile, const TensorView& a, const TensorView& a_scales,
-                           const TensorView* a_rows, const TensorView& w, const ExpertGroups& groups,
-                           std::uint64_t workspace, CUstream stream, GroupedGemmParams& p, GemmTensorMaps& maps) {
+                           const TensorView* a_rows, const ExpertGroups& groups, std::uint64_t workspace,
+                           CUstream stream, GroupedGemmParams& p, GemmTensorMaps& maps) {
   const std::int64_t ld_bf16 = dequantize_bf16_row_elements(p.k), rows = p.out_rows;
   p.a_exact = reinterpret_cast<const unsigned char*>(workspace + static_cast<std::uint64_t>(rows * ld_bf16 * 2));
   const std::uint64_t rows_in_use =
       groups.capacity == 0 ? groups.rows.data + static_cast<std::uint64_t>(p.experts) * 4 : 0;  // offsets[E]
   dequantize_bf16(a, a_scales, workspace, stream, {rows, a_rows ? a_rows->data : 0, rows_in_use});
-  const CUtensorMap weights = runtime::encode_tensor_map(
-      {w.data, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
-       {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(p.experts)},
-       {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},
-      {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);
+  maps.weights = expert_weights_map(p, 64, tile.bm, CU_TENSOR_MAP_SWIZZLE_NONE);  // a stage: 64 K bytes a row
   const CUtensorMap tokens = dequantize_bf16_tensor_map(workspace, rows, p.k, tile.bn);
-  static_assert(sizeof(CUtensorMap) == sizeof(TensorMap));
-  std::memcpy(&maps.weights, &weights, sizeof(weights));
   std::memcpy(&maps.tokens, &tokens, sizeof(tokens));
 }
 
@@ -258,10 +259,10 @@ void launch_grouped_gemm(const TensorView& a, const TensorView& a_scales, const 
   p.k_split = tile.streaming ? stream_k_split(tile, active_experts * ceil_div(n, 16), k, info.sm_count) : 1;
   GemmTensorMaps maps{};  // wgmma_bf16's second parameter
   if (tile.family == GemmFamily::wgmma_bf16)
-    prepare_bf16_operands(tile, a, a_scales, a_rows, w, groups, workspace, stream, p, maps);
+    prepare_bf16_operands(tile, a, a_scales, a_rows, groups, workspace, stream, p, maps);
 
   if (tile.family == GemmFamily::tma_decode) {
-    launch_grouped_decode(tile, tile_index, p, w, out.dtype, info, workspace, stream, kernel);
+    launch_grouped_decode(tile, tile_index, p, out.dtype, info, workspace, stream, kernel);
     return;
   }
   // Persistent: no more CTAs than fit at once, nor than the most tiles the groups can have.

@@ -13,7 +13,8 @@ struct EmbeddedFile {
 
 std::span<const EmbeddedFile> embedded_templates();
 
-// XXH3-128 of every embedded file (names and contents), as 32 hex digits. Any template edit changes it.
+// XXH3-128 of every template in use (kernel_templates(): names and contents), as 32 hex digits. Any
+// template edit changes it.
 const std::string& template_bundle_hash();
 
 }  // namespace mxjit::jit

@@ -35,6 +35,9 @@ constexpr EnvVarInfo registry[] = {
     {"MXJIT_LINEINFO", "0 or 1", true, "1: compile kernels with -lineinfo (for profilers)"},
     {"MXJIT_EARLY_START", "0 or 1", false,
      "0: every kernel launches after the previous one ends (no programmatic dependent launch; for debugging)"},
+    {"MXJIT_TEMPLATE_DIR", "a directory path", false,
+     "compile kernels from the templates in this directory instead of the embedded ones (kernel development; "
+     "their texts are part of the cache key)"},
 };
 
 const char* get(const char* name) {
@@ -147,6 +150,7 @@ EnvConfig read_env() {
   });
   c.lineinfo = parse_bool("MXJIT_LINEINFO", false);
   c.early_start = parse_bool("MXJIT_EARLY_START", true);
+  if (const char* v = get("MXJIT_TEMPLATE_DIR")) c.template_dir = v;
   warn_unknown_names();
   return c;
 }

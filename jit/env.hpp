@@ -38,6 +38,7 @@ struct EnvConfig {
   bool log_compile = false, log_cache = false;  // MXJIT_LOG=compile,cache
   bool lineinfo = false;                   // MXJIT_LINEINFO=1 adds -lineinfo (changes code)
   bool early_start = true;                 // MXJIT_EARLY_START=0: no programmatic dependent launch
+  std::string template_dir;                // MXJIT_TEMPLATE_DIR: templates read from here (jit/kernel_templates.hpp)
 
   // (name, value) of every code-changing variable, in registry order, for the cache key.
   std::vector<std::pair<std::string, std::string>> code_affecting() const;

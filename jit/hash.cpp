@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "jit/embedded_templates.hpp"
+#include "jit/kernel_templates.hpp"
 
 namespace mxjit::jit {
 
@@ -19,7 +19,7 @@ std::uint64_t xxh3_64(std::string_view data) { return XXH3_64bits(data.data(), d
 const std::string& template_bundle_hash() {
   static const std::string hash = [] {
     std::string all;
-    for (const EmbeddedFile& f : embedded_templates())
+    for (const EmbeddedFile& f : kernel_templates())
       all += fmt::format("{}\n{}\n{}\n", f.name, f.text.size(), f.text);
     return xxh3_128_hex(all);
   }();

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "jit/embedded_templates.hpp"
+#include "jit/kernel_templates.hpp"
 #include "jit/hash.hpp"
 #include "mxjit/error.hpp"
 
@@ -30,7 +30,7 @@ void check(nvrtcResult r, const char* call) {
 Program create_program(const KernelSpec& spec) {
   std::vector<const char*> header_texts, header_names;
   std::vector<std::string> storage;  // embedded text is not NUL-terminated by contract
-  const auto files = embedded_templates();
+  const auto files = kernel_templates();
   storage.reserve(files.size() * 2);
   for (const EmbeddedFile& f : files) {
     storage.emplace_back(f.text);

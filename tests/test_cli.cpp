@@ -305,6 +305,27 @@ TEST(CliTest, WarmupRejectsBadShardingNamingIt) {
   EXPECT_CONTAINS(run_cli("warmup --help", dir.path().string()).out, "--ep");
 }
 
+// MXJIT_TEMPLATE_DIR: kernels compile from the edited copy, under keys of their own.
+TEST(CliTest, WarmupCompilesFromTheTemplateDir) {
+  TempDir dir("cli");
+  const fs::path templates = dir.path() / "templates", cache = dir.path() / "cache";
+  fs::copy(fs::path(MXJIT_SOURCE_DIR) / "templates", templates);
+  std::ofstream(templates / "mxfp8_numerics.cuh", std::ios::app) << "\n// edited\n";  // a harmless edit
+  const std::string warmup = "warmup --arch sm_90a --shapes 256:256 --tokens 1";
+  const std::string env = "MXJIT_TEMPLATE_DIR=" + quoted(templates.string());
+  const CliResult copy = run_cli(warmup, cache.string(), env);
+  ASSERT_EQ(copy.code, 0) << copy.out;
+  EXPECT_GT(compiled_count(copy.out), 0) << copy.out;
+  const CliResult embedded = run_cli(warmup, cache.string());
+  EXPECT_EQ(embedded.code, 0) << embedded.out;
+  EXPECT_EQ(compiled_count(embedded.out), compiled_count(copy.out))
+      << "the edited copy's entries must not serve the embedded templates\n" << embedded.out;
+  std::ofstream(templates / "mxfp8_quantize.cuh", std::ios::app) << "\n#error mxjit-template-dir-probe\n";
+  const CliResult edited = run_cli(warmup, cache.string(), env);
+  EXPECT_NE(edited.code, 0) << edited.out;
+  EXPECT_CONTAINS(edited.out, "mxjit-template-dir-probe");
+}
+
 TEST(CliTest, EverySubcommandHasHelp) {
   TempDir dir("cli");
   for (const char* sub : {"ls", "verify", "prune", "clear"}) {

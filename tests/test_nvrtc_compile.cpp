@@ -8,12 +8,14 @@
 #include <fstream>
 
 #include "jit/embedded_templates.hpp"
+#include "jit/kernel_templates.hpp"
 #include "jit/nvrtc_compiler.hpp"
 #include "mxjit/error.hpp"
 #include "ops/gemm.hpp"
 #include "ops/grouped_gemm.hpp"
 #include "ops/moe_kernels.hpp"
 #include "ops/quantize.hpp"
+#include "test_support.hpp"
 
 namespace mxjit {
 namespace {
@@ -141,6 +143,37 @@ TEST(NvrtcCompile, TemplatesAreEmbedded) {
   for (const jit::EmbeddedFile& f : jit::embedded_templates()) found = found || f.name == "mxfp8_quantize.cuh";
   EXPECT_TRUE(found);
   EXPECT_EQ(jit::template_bundle_hash().size(), 32u);
+}
+
+// A copy of the templates on disk (MXJIT_TEMPLATE_DIR), one of them edited.
+void write_templates(const std::filesystem::path& dir, std::string_view edited, std::string_view extra) {
+  for (const jit::EmbeddedFile& f : jit::embedded_templates()) {
+    std::ofstream out(dir / f.name, std::ios::binary);
+    out << f.text;
+    if (f.name == edited) out << extra;
+  }
+}
+
+TEST(NvrtcCompile, TemplateDirReadsEveryTemplateAsItIsOnDisk) {
+  testing::TempDir dir("templates");
+  write_templates(dir.path(), "mxfp8_numerics.cuh", "\n// edited\n");
+  const std::vector<jit::TemplateFile> files = jit::read_template_dir(dir.path().string());
+  ASSERT_EQ(files.size(), jit::embedded_templates().size());
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const jit::EmbeddedFile& embedded = jit::embedded_templates()[i];
+    EXPECT_EQ(files[i].name, embedded.name);
+    EXPECT_EQ(files[i].text, std::string(embedded.text) + (embedded.name == "mxfp8_numerics.cuh" ? "\n// edited\n" : ""));
+  }
+}
+
+TEST(NvrtcCompile, TemplateDirMissingAFileNamesIt) {
+  testing::TempDir dir("templates");
+  write_templates(dir.path(), "", "");
+  std::filesystem::remove(dir.path() / "mxfp8_gemm_decode_tma.cuh");
+  const std::string message =
+      testing::error_message(ErrorCode::invalid_argument, [&] { jit::read_template_dir(dir.path().string()); });
+  EXPECT_CONTAINS(message, "mxfp8_gemm_decode_tma.cuh");
+  EXPECT_CONTAINS(message, dir.path().string());
 }
 
 TEST(NvrtcCompile, PtxForDumps) {

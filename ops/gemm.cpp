@@ -70,8 +70,9 @@ void launch_split_reduce(const GemmParams& gemm, std::int64_t m, std::int64_t n,
 void launch_decode_reduce(const GemmTile& tile, int tile_index, GemmParams p, DType out, const jit::Arch& arch,
                           CUstream stream) {
   static KernelTable<static_cast<int>(std::size(gemm_tiles)) * 2> kernels;
-  const runtime::Kernel& kernel = kernels.get(runtime::current_device(), tile_index * 2 + out_index(out), {256, 0},
-                                              [&] { return decode_reduce_kernel_spec(tile, out, arch); });
+  const runtime::Kernel& kernel =
+      kernels.get(runtime::current_device(), tile_index * 2 + out_index(out), {kDecodeReduceThreads, 0},
+                  [&] { return decode_reduce_kernel_spec(tile, out, arch); });
   launch_decode_boundaries(kernel, p.decode.ctas, &p, stream);
 }
 
@@ -185,7 +186,7 @@ std::uint64_t decode_tma_partial_bytes(const GemmTile& tile, int ctas) {
 void launch_decode_boundaries(const runtime::Kernel& sum, int ctas, void* params, CUstream stream) {
   runtime::LaunchConfig config;
   config.grid[0] = static_cast<unsigned>(ctas - 1);
-  config.block[0] = 256;
+  config.block[0] = kDecodeReduceThreads;
   config.stream = stream;
   config.early_start = true;  // the sum waits for the walk on the device (templates/grid_dependency.cuh)
   void* args[] = {params};

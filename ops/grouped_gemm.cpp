@@ -63,7 +63,7 @@ void launch_grouped_decode(const GemmTile& tile, int tile_index, GroupedGemmPara
   if (p.decode_ctas < 2) return;
   static KernelTable<tile_count * 2> reduce_kernels;
   const runtime::Kernel& reduce =
-      reduce_kernels.get(runtime::current_device(), tile_index * 2 + (out == DType::fp16 ? 1 : 0), {256, 0},
+      reduce_kernels.get(runtime::current_device(), tile_index * 2 + (out == DType::fp16 ? 1 : 0), {kDecodeReduceThreads, 0},
                          [&] { return decode_reduce_kernel_spec(tile, out, info.arch); });
   launch_decode_boundaries(reduce, p.decode_ctas, &p, stream);
 }

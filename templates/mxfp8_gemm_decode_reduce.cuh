@@ -8,7 +8,7 @@ namespace mxjit {
 
 // One CTA per boundary between the walk's CTA shares (block b: the start of CTA b + 1).
 template <int Rows, int Tokens, class Out>
-__global__ void __launch_bounds__(256) mxfp8_gemm_decode_reduce_kernel(const GemmParams p) {
+__global__ void __launch_bounds__(kDecodeReduceThreads) mxfp8_gemm_decode_reduce_kernel(const GemmParams p) {
   start_in_stream_order();  // launched early (launch_decode_boundaries): the walk's partials land first
   decode_reduce_boundary<Rows, Tokens>(p.decode, p.partials, blockIdx.x + 1, DenseDecodeWalk<Rows, Tokens, Out>{p, nullptr});
 }

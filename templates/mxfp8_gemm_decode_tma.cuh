@@ -163,8 +163,9 @@ __device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st
 // The operands come from `walk`, which names what a work tile is and moves its data:
 //   Tile tile(long long index)               the work tile of that index (tile-major order)
 //   void load(Stage&, const Tile&, int k0, int lane, unsigned long long* full)
-//                                            the producer lanes' copies of one stage; every lane arrives
-//                                            on `full` once (32 + 1 arrivals with lane 0's expect_tx)
+//                                            the producer lanes' copies of one stage: TMA boxes counted on
+//                                            `full` by lane 0's expect_tx, cp.async copies that the walk
+//                                            announces (CpAsyncAnnouncer)
 //   void store(const Tile&, int r, int token, float v)
 //                                            a finished element: weight row r of the tile, token `token`
 // Tiles the CTA walks whole are stored; those it shares leave partials (decode_partial) for the second
@@ -181,7 +182,7 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (threadIdx.x == 0)
     for (int s = 0; s < Stages; ++s) {
-      mbarrier_init(&full[s], 32 + 1);      // every producer lane's cp.async, and lane 0's expect_tx
+      mbarrier_init(&full[s], 32 + 1);      // every producer lane's announcement, and lane 0's expect_tx
       mbarrier_init(&empty[s], Consumers);  // one arrival per consumer warp
     }
   __syncthreads();
@@ -192,6 +193,9 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
     // Launched early after the tokens' quantize (LaunchConfig::early_start), the CTA is set up by now;
     // the consumers read only what this warp loads.
     wait_for_previous_grid();
+    // Consumers hold no slot while they wait, so the announcements may lag by up to Stages - 1; half the
+    // ring gives the scale words (from DRAM, with the weights) that long to land before the lane waits.
+    CpAsyncAnnouncer<Stages, Stages / 2> announcer(full);
     long long n = 0;
 #pragma unroll 1
     for (long long it = begin; it < end;) {
@@ -202,10 +206,10 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
         const int slot = static_cast<int>(n % Stages);
         mbarrier_wait(&empty[slot], ((n / Stages) & 1) ^ 1);  // a fresh barrier's "previous" phase is complete
         walk.load(stages[slot], tile, static_cast<int>(it - index * work.k_stages) * kGemmBK, lane, &full[slot]);
+        announcer.stage_issued();
       }
     }
-    cp_async_commit();  // the scale copies land before the warp exits
-    cp_async_wait<0>();
+    announcer.finish();
     return;
   }
 
@@ -243,22 +247,36 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
 
 // The second launch's share, for CTA c's boundary (c >= 1) of the walk: when CTA c starts inside a tile
 // and is the first to do so, that tile's partials are summed in CTA order (deterministic) and stored
-// through walk.store; CTAs with no iterations left no partials.
+// through walk.store; CTAs with no iterations left no partials. Each of the kDecodeReduceThreads threads
+// owns Elems elements of the tile and loads them for one part at a time, all in flight together.
 template <int Rows, int Tokens, class Work, class Walk>
 __device__ __forceinline__ void decode_reduce_boundary(const Work& work, const float* partials, int c,
                                                        const Walk& walk) {
+  constexpr int Elems = Rows * Tokens / kDecodeReduceThreads;
+  static_assert(Elems * kDecodeReduceThreads == Rows * Tokens, "whole elements per thread");
   const long long i = work.begin(c);
   if (i == work.begin(c + 1) || i % work.k_stages == 0) return;  // empty, or at a tile's start
   const long long index = i / work.k_stages, first = index * work.k_stages;
   const int c_first = work.cta_of(first), c_last = work.cta_of(first + work.k_stages - 1);
   if (work.cta_of(i - 1) != c_first) return;  // an earlier boundary of this tile sums it
+  float v[Elems];
+#pragma unroll
+  for (int j = 0; j < Elems; ++j) v[j] = 0.f;
+#pragma unroll 1
+  for (int part = c_first; part <= c_last; ++part) {
+    if (work.begin(part) == work.begin(part + 1)) continue;
+    const float* src = partials + decode_partial<Rows, Tokens>(work, part, index) + threadIdx.x;
+    float x[Elems];
+#pragma unroll
+    for (int j = 0; j < Elems; ++j) x[j] = __ldcg(src + j * kDecodeReduceThreads);
+#pragma unroll
+    for (int j = 0; j < Elems; ++j) v[j] += x[j];
+  }
   const auto tile = walk.tile(index);
-  for (int e = threadIdx.x; e < Rows * Tokens; e += blockDim.x) {
-    float v = 0.f;
-    for (int part = c_first; part <= c_last; ++part)
-      if (work.begin(part) < work.begin(part + 1))
-        v += __ldcg(partials + decode_partial<Rows, Tokens>(work, part, index) + e);
-    walk.store(tile, e % Rows, e / Rows, v);
+#pragma unroll
+  for (int j = 0; j < Elems; ++j) {
+    const int e = threadIdx.x + j * kDecodeReduceThreads;
+    walk.store(tile, e % Rows, e / Rows, v[j]);
   }
 }
 
@@ -282,7 +300,6 @@ struct DenseDecodeWalk {
     }
     decode_load_scales(st, p.a_scales, p.lda_s, [&](int r) { return tile.row0 + r < p.m ? tile.row0 + r : -1; },
                        p.b_scales, p.ldb_s, [&](int r) { return r < p.n ? r : -1; }, p.k, k0, lane);
-    mbarrier_arrive_on_cp_async(full);
   }
 
   __device__ __forceinline__ void store(const Tile& tile, int r, int token, float v) const {

@@ -27,6 +27,7 @@ struct GemmTensorMaps {
 // Shared-memory shapes the host sizes launches by (ops/gemm.cpp) and the kernels lay out.
 constexpr int kGemmBK = 128;                 // bytes (= fp8 elements) of K per pipeline stage: 4 scale blocks
 constexpr int kGemmRowPitch = kGemmBK + 16;  // an mma.sync stage's row pitch: conflict-free fragment loads
+constexpr int kDecodeReduceThreads = 256;    // tma_decode's shared-tile sum: threads per boundary CTA
 
 // wgmma_bf16: the consumers' tile, staged for the epilogue in spare shared memory past the pipeline (the
 // producer is already filling the stages with the next tile): bf16 [tokens][weights], a pitch of 136

@@ -79,8 +79,9 @@ constexpr int kBf16ConsumerRegisters = 208;
 constexpr int kBf16ConsumerBarrier = 1;      // named barrier of the consumer warpgroups
 
 // The producer's copies of one pipeline stage, K positions [k0, k0 + 64), made by each of the 128
-// producer threads, each arriving once on the stage's `full` barrier (Bf16TmaLoads::arrivals in all). The
-// weight scales go by cp.async (TMA needs 16-byte strides, and K / 32 scale bytes a row need not be).
+// producer threads, each of which announces its copies once on the stage's `full` barrier
+// (Bf16TmaLoads::arrivals in all). The weight scales go by cp.async (TMA needs 16-byte strides, and K / 32
+// scale bytes a row need not be).
 
 // The 4 scale bytes of the 128-deep K tile holding the stage (fewer at the end of K), weight row tid.
 __device__ __forceinline__ void load_stage_scales(unsigned int* dst, const Bf16TileOperands& op, int k0, int tid) {
@@ -100,7 +101,7 @@ struct Bf16TmaLoads {
   const TensorMap* tokens;
   int token0;  // the tile's first token row
   int expert;  // the weights' plane in a 3-D map; -1 for a 2-D one
-  static constexpr unsigned int arrivals = 128 + 1;  // every producer thread, and thread 0's expect_tx
+  static constexpr unsigned int arrivals = 128 + 1;  // every producer thread's announcement, thread 0's expect_tx
   template <int BN>
   __device__ __forceinline__ void operator()(Bf16GemmStage<BN>& st, const Bf16TileOperands& op, int k0, int tid,
                                              unsigned long long* full) const {
@@ -114,7 +115,6 @@ struct Bf16TmaLoads {
       }
     }
     load_stage_scales(st.a_scales, op, k0, tid);
-    mbarrier_arrive_on_cp_async(full);
   }
 };
 
@@ -133,21 +133,26 @@ __device__ __forceinline__ int bf16_consumer_row() {
 }
 
 // The stage pipeline of one CTA over its whole life, across tiles: stage slots are used round robin,
-// `full[slot]` completes when the producer's copies have landed (TMA transaction bytes and cp.async
-// arrivals, counted by the hardware, so the producer never waits for data), `empty[slot]` when every
-// consumer warp is done with it (its wgmmas retired). The producer runs ahead into the next tile while
-// the consumers store the last one. Each role keeps its own cursor: the slot and the parity of its lap.
+// `full[slot]` completes when the producer's copies have landed (TMA transaction bytes, counted by the
+// hardware, and each producer thread's announcement of its cp.async copies, kAnnounceLag stages late, so
+// the producer never waits for fresh data), `empty[slot]` when every consumer warp is done with it (its
+// wgmmas retired). The producer runs ahead into the next tile while the consumers store the last one.
+// Each role keeps its own cursor: the slot and the parity of its lap.
 template <int BN, int Stages>
 class Bf16Pipeline {
  public:
   using Stage = Bf16GemmStage<BN>;
   static constexpr int Regs = BN / 2;  // accumulator registers per consumer thread for m64nBN
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
-  static_assert(Stages >= 3, "a stage in flight while a slot refills");
+  // Consumers hold one slot (its wgmmas in flight) while they wait for the next, so the lag may be up to
+  // Stages - 2; and a tile has at least 2 stages, so the grouped producer, which waits for the consumers
+  // to finish a tile before it starts the one after next, has announced that tile whole by then.
+  static constexpr int kAnnounceLag = 2;
+  static_assert(Stages >= kAnnounceLag + 2, "a stage in flight while a slot refills, and the lag");
 
   // Every thread of the CTA constructs it (the barriers are ready after the constructor's __syncthreads).
   __device__ Bf16Pipeline(unsigned char* smem, unsigned long long* full, unsigned long long* empty)
-      : stages_(reinterpret_cast<Stage*>(smem)), full_(full), empty_(empty) {
+      : stages_(reinterpret_cast<Stage*>(smem)), full_(full), empty_(empty), announcer_(full) {
     if (threadIdx.x == 0)
       for (int i = 0; i < Stages; ++i) {
         mbarrier_init(&full_[i], Bf16TmaLoads::arrivals);
@@ -162,9 +167,13 @@ class Bf16Pipeline {
     for (int s = 0; s < 2 * op.kt_count; ++s) {
       mbarrier_wait(&empty_[slot_], phase_ ^ 1);  // the first lap finds every slot free
       loads(stages_[slot_], op, (2 * op.kt_begin + s) * kBf16StageK, tid, &full_[slot_]);
+      announcer_.stage_issued();
       advance();
     }
   }
+
+  // Producer threads, after their last tile: the stages not yet announced.
+  __device__ __forceinline__ void finish_producing() { announcer_.finish(); }
 
   // Consumer threads: one tile's product into `acc` (zeroed here), weight rows a_row and a_row + 8 of
   // this thread (see wgmma_bf16.cuh). Returns whether a weight block this thread converted needs the
@@ -250,6 +259,7 @@ class Bf16Pipeline {
   Stage* stages_;
   unsigned long long* full_;
   unsigned long long* empty_;
+  CpAsyncAnnouncer<Stages, kAnnounceLag> announcer_;  // the producer threads'
   int slot_ = 0;
   unsigned int phase_ = 0;
 };
@@ -390,8 +400,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
       const Bf16TileOperands op = tile_of(item, split, n0);
       pipeline.produce(op, Bf16TmaLoads{&maps.weights, &maps.tokens, n0, -1}, tid);
     }
-    cp_async_commit();  // the copies land before the thread exits
-    cp_async_wait<0>();
+    pipeline.finish_producing();
     return;
   }
   setmaxnreg_inc<kBf16ConsumerRegisters>();

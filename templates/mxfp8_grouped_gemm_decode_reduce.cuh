@@ -7,7 +7,7 @@
 namespace mxjit {
 
 template <int Rows, int Tokens, class Out>
-__global__ void __launch_bounds__(256) mxfp8_grouped_gemm_decode_reduce_kernel(const GroupedGemmParams p) {
+__global__ void __launch_bounds__(kDecodeReduceThreads) mxfp8_grouped_gemm_decode_reduce_kernel(const GroupedGemmParams p) {
   start_in_stream_order();  // launched early (launch_decode_boundaries): the walk's partials land first
   __shared__ int tiles_through[kGroupedGemmMaxExperts];
   const int weight_tiles = (p.n + Rows - 1) / Rows;

@@ -68,7 +68,6 @@ struct GroupedDecodeWalk {
     const unsigned char* w_scales = p.b_scales + t.expert * p.b_scales_expert_stride;
     decode_load_scales(st, w_scales, p.ldb_s, [&](int r) { return t.row0 + r < p.n ? t.row0 + r : -1; }, p.a_scales,
                        p.lda_s, [&](int) { return t.scale_row; }, p.k, k0, lane);
-    mbarrier_arrive_on_cp_async(full);
   }
 
   __device__ __forceinline__ void store(const Tile& t, int r, int token, float v) const {

@@ -63,8 +63,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1)
       pipeline.produce(operands(work), Bf16TmaLoads{&maps.weights, &maps.tokens, work.row_begin + work.t0, work.expert},
                        tid);
     }
-    cp_async_commit();  // the copies land before the thread exits
-    cp_async_wait<0>();
+    pipeline.finish_producing();
     return;
   }
   setmaxnreg_inc<kBf16ConsumerRegisters>();

@@ -3,6 +3,8 @@
 // from the producer warpgroup, which only copies, to the consumer warpgroups, which hold accumulators.
 #pragma once
 
+#include "mxfp8_gemm_common.cuh"  // cp_async_commit, cp_async_wait
+
 namespace mxjit {
 
 __device__ __forceinline__ unsigned int shared_address(const void* p) {
@@ -26,13 +28,6 @@ __device__ __forceinline__ void mbarrier_init(unsigned long long* bar, unsigned 
 // observes the phase complete.
 __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar) {
   asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
-}
-
-// One arrival that the hardware makes when all of this thread's earlier cp.async copies have landed; it
-// counts toward the barrier's expected arrivals (.noinc). A consumer that then feeds the bytes to wgmma
-// (the async proxy) fences them with fence.proxy.async after its wait.
-__device__ __forceinline__ void mbarrier_arrive_on_cp_async(unsigned long long* bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(shared_address(bar)) : "memory");
 }
 
 // One arrival that also expects `bytes` more of asynchronous (TMA) transfers in the current phase.
@@ -73,6 +68,41 @@ __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned 
       "r"(parity)
       : "memory");
 }
+
+// A producer thread's cp.async copies into a ring of stages, announced on the stages' `full` barriers
+// Lag stages late: once the thread has committed stage n's copies, it waits until those of stage n - Lag
+// have landed (cp.async.wait_group, which makes them visible to the thread) and arrives on that stage's
+// barrier with release semantics, so a consumer's acquire wait sees them; finish() announces the last
+// stages. Stage n uses slot n % Stages. Each thread's arrival counts once toward `full`'s expected count.
+// Not the hardware's arrival (cp.async.mbarrier.arrive.noinc): with it, the first launch of the grouped
+// decode walk on H100 read a stale scale word now and then (bench/METHOD.md, determinism).
+// Deadlock-free while a consumer waiting for stage n holds at most Stages - Lag - 1 earlier slots: the
+// producer announces n after issuing n + Lag, whose slot the consumers free by finishing n + Lag - Stages.
+template <int Stages, int Lag>
+class CpAsyncAnnouncer {
+  static_assert(Lag >= 1 && Lag < Stages, "the announcement lags by fewer stages than the ring holds");
+
+ public:
+  __device__ explicit CpAsyncAnnouncer(unsigned long long* full) : full_(full) {}
+
+  // After the thread issued its copies of the next stage.
+  __device__ __forceinline__ void stage_issued() {
+    cp_async_commit();
+    if (++issued_ <= Lag) return;
+    cp_async_wait<Lag>();
+    mbarrier_arrive(&full_[(issued_ - 1 - Lag) % Stages]);
+  }
+
+  // After the thread's last stage: every stage not yet announced.
+  __device__ __forceinline__ void finish() {
+    cp_async_wait<0>();
+    for (long long n = issued_ > Lag ? issued_ - Lag : 0; n < issued_; ++n) mbarrier_arrive(&full_[n % Stages]);
+  }
+
+ private:
+  unsigned long long* full_;
+  long long issued_ = 0;
+};
 
 // bar.sync on named barrier `Id` (1..15; 0 is __syncthreads) for `Threads` threads, whole warps.
 template <int Id, int Threads>

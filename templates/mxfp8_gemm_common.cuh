@@ -39,7 +39,7 @@ __device__ __forceinline__ void cp_async(void* smem, const void* gmem, int valid
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // Stage row r -> source row of a dense operand: rows [row0, row0 + Rows) of `rows`, -1 (zeros) past the end.
 struct RowRange {

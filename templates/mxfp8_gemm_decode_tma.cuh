@@ -209,7 +209,7 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
         announcer.stage_issued();
       }
     }
-    announcer.finish();
+    announcer.announce_all();
     return;
   }
 

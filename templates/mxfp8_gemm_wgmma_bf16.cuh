@@ -145,10 +145,11 @@ class Bf16Pipeline {
   static constexpr int Regs = BN / 2;  // accumulator registers per consumer thread for m64nBN
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128 and 256");
   // Consumers hold one slot (its wgmmas in flight) while they wait for the next, so the lag may be up to
-  // Stages - 2; and a tile has at least 2 stages, so the grouped producer, which waits for the consumers
-  // to finish a tile before it starts the one after next, has announced that tile whole by then.
-  static constexpr int kAnnounceLag = 2;
-  static_assert(Stages >= kAnnounceLag + 2, "a stage in flight while a slot refills, and the lag");
+  // Stages - 2 (CpAsyncAnnouncer). Half of it each for the scale words to land and for the producer's
+  // lead (4 stages: lag 1, slack 1; 11: lag 4, slack 5): at lag 2 of 4 stages, the roles waited on each
+  // other every stage, and the prefill MoE layers lost 6% (bench/METHOD.md).
+  static constexpr int kAnnounceLag = (Stages - 2) / 2;
+  static_assert(kAnnounceLag >= 1, "a stage in flight while a slot refills, and one more for the lag");
 
   // Every thread of the CTA constructs it (the barriers are ready after the constructor's __syncthreads).
   __device__ Bf16Pipeline(unsigned char* smem, unsigned long long* full, unsigned long long* empty)
@@ -172,8 +173,8 @@ class Bf16Pipeline {
     }
   }
 
-  // Producer threads, after their last tile: the stages not yet announced.
-  __device__ __forceinline__ void finish_producing() { announcer_.finish(); }
+  // Producer threads, after their last tile or before they wait on the consumers: every stage issued.
+  __device__ __forceinline__ void announce_all() { announcer_.announce_all(); }
 
   // Consumer threads: one tile's product into `acc` (zeroed here), weight rows a_row and a_row + 8 of
   // this thread (see wgmma_bf16.cuh). Returns whether a weight block this thread converted needs the
@@ -400,7 +401,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1) mxfp8_gemm_wgmma_bf16_kernel(
       const Bf16TileOperands op = tile_of(item, split, n0);
       pipeline.produce(op, Bf16TmaLoads{&maps.weights, &maps.tokens, n0, -1}, tid);
     }
-    pipeline.finish_producing();
+    pipeline.announce_all();
     return;
   }
   setmaxnreg_inc<kBf16ConsumerRegisters>();

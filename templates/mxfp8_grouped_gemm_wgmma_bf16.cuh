@@ -54,6 +54,9 @@ __global__ void __launch_bounds__(kBf16Threads, 1)
 #pragma unroll 1
     for (int w = blockIdx.x; w < tiles; w += gridDim.x, ++j) {
       GroupedTileSlot& slot = slots[j % 2];
+      // The consumers finish tile j - 2 once all of it is announced; a tile of fewer stages than the lag
+      // leaves some of it unannounced until stages of tile j are issued, so announce it all first.
+      if (2 * ((p.k + kGemmBK - 1) / kGemmBK) < Bf16Pipeline<BN, Stages>::kAnnounceLag) pipeline.announce_all();
       mbarrier_wait(&slot.done, ((j / 2) & 1) ^ 1);  // the first lap finds both slots free
       const GroupedWork work = grouped_work_of<BN, BM>(p, tiles_through, w);
       if (tid == 0) {
@@ -63,7 +66,7 @@ __global__ void __launch_bounds__(kBf16Threads, 1)
       pipeline.produce(operands(work), Bf16TmaLoads{&maps.weights, &maps.tokens, work.row_begin + work.t0, work.expert},
                        tid);
     }
-    pipeline.finish_producing();
+    pipeline.announce_all();
     return;
   }
   setmaxnreg_inc<kBf16ConsumerRegisters>();

@@ -72,12 +72,15 @@ __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned 
 // A producer thread's cp.async copies into a ring of stages, announced on the stages' `full` barriers
 // Lag stages late: once the thread has committed stage n's copies, it waits until those of stage n - Lag
 // have landed (cp.async.wait_group, which makes them visible to the thread) and arrives on that stage's
-// barrier with release semantics, so a consumer's acquire wait sees them; finish() announces the last
-// stages. Stage n uses slot n % Stages. Each thread's arrival counts once toward `full`'s expected count.
-// Not the hardware's arrival (cp.async.mbarrier.arrive.noinc): with it, the first launch of the grouped
-// decode walk on H100 read a stale scale word now and then (bench/METHOD.md, determinism).
-// Deadlock-free while a consumer waiting for stage n holds at most Stages - Lag - 1 earlier slots: the
-// producer announces n after issuing n + Lag, whose slot the consumers free by finishing n + Lag - Stages.
+// barrier with release semantics, so a consumer's acquire wait sees them; announce_all() announces every
+// stage issued so far. Stage n uses slot n % Stages. Each thread's arrival counts once toward `full`'s
+// expected count. Not the hardware's arrival (cp.async.mbarrier.arrive.noinc): with it, the first launch
+// of the grouped decode walk on H100 read a stale scale word now and then (bench/METHOD.md, determinism).
+// While a consumer waiting for stage n holds h earlier slots, the producer announces n once it has issued
+// n + Lag, whose slot the consumers free by finishing n + Lag - Stages: Lag <= Stages - h - 1, or it
+// deadlocks, and the slack Stages - h - 1 - Lag is how many stages ahead of that hand-off the producer
+// runs (at 0 the two roles wait on each other every stage). A producer that waits on anything else the
+// consumers do first calls announce_all().
 template <int Stages, int Lag>
 class CpAsyncAnnouncer {
   static_assert(Lag >= 1 && Lag < Stages, "the announcement lags by fewer stages than the ring holds");
@@ -88,20 +91,20 @@ class CpAsyncAnnouncer {
   // After the thread issued its copies of the next stage.
   __device__ __forceinline__ void stage_issued() {
     cp_async_commit();
-    if (++issued_ <= Lag) return;
+    if (++issued_ - announced_ <= Lag) return;
     cp_async_wait<Lag>();
-    mbarrier_arrive(&full_[(issued_ - 1 - Lag) % Stages]);
+    mbarrier_arrive(&full_[announced_++ % Stages]);
   }
 
-  // After the thread's last stage: every stage not yet announced.
-  __device__ __forceinline__ void finish() {
+  // Every stage issued and not yet announced (at the end, or before the producer waits on the consumers).
+  __device__ __forceinline__ void announce_all() {
     cp_async_wait<0>();
-    for (long long n = issued_ > Lag ? issued_ - Lag : 0; n < issued_; ++n) mbarrier_arrive(&full_[n % Stages]);
+    while (announced_ < issued_) mbarrier_arrive(&full_[announced_++ % Stages]);
   }
 
  private:
   unsigned long long* full_;
-  long long issued_ = 0;
+  int issued_ = 0, announced_ = 0;  // stages of this thread
 };
 
 // bar.sync on named barrier `Id` (1..15; 0 is __syncthreads) for `Threads` threads, whole warps.

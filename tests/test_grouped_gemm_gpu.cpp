@@ -158,6 +158,25 @@ TEST_F(GroupedGemmGpu, EveryTileContiguousWithEmptyExpertsPartialTilesGatherAndB
     }
 }
 
+// K of one 128-deep tile: two pipeline stages a work tile, fewer than the 11-stage tile's announcement lag,
+// and a thousand work tiles, several laps of the persistent grid (the producer waits for the consumers to
+// finish the tile before last while the copies of the last are still unannounced).
+TEST_F(GroupedGemmGpu, PrefillTilesWithOneKTileWalkSeveralLaps) {
+  std::mt19937_64 rng(104);
+  const GroupedCase base{4096, 128, {200, 130, 0, 260, 64, 1, 199, 300}};
+  const Experts experts(static_cast<std::int64_t>(base.counts.size()), base.n, base.k, rng);
+  int tested = 0;
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::grouped_gemm_tiles)); ++tile) {
+    if (ops::grouped_gemm_tiles[tile].family != ops::GemmFamily::wgmma_bf16 ||
+        !ops::gemm_family_supported(ops::GemmFamily::wgmma_bf16, runtime::device_info(0).arch))
+      continue;
+    SCOPED_TRACE(ops::grouped_gemm_tiles[tile].name());
+    run_grouped(base, experts, tile, stream(), rng);
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << "the bf16 wgmma tiles need sm_90a";
+}
+
 TEST_F(GroupedGemmGpu, MaskedLayoutClampsCountsToCapacity) {
   std::mt19937_64 rng(102);
   GroupedCase c{160, 256, {0, 40, 7, 1000}};

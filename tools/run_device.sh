@@ -26,6 +26,11 @@ fi
 # the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
 # VARIANT_BENCH run; the patch is reversed after. All of it lands in variants.json (name -> Google
 # Benchmark JSON). Needs a build made on the device (a carried build cannot rebuild there).
+# TEMPLATE_VARIANTS="name=file.patch ..." runs kernel variants without a rebuild (so with PREBUILT=1 too):
+# for the embedded templates ("base") and then each patch (paths relative to templates/, as `diff -ru
+# templates variant`) applied to a copy of templates/, passed as MXJIT_TEMPLATE_DIR, the tests of
+# VARIANT_TESTS (a gtest filter, repeated VARIANT_REPEAT times, default 2) and the benchmarks of
+# VARIANT_BENCH run; into template-variants/<name>.txt and .json (in logs.tar.gz), a line each here.
 # BASELINE_BUILD=dir (a build of another revision made here by tools/build_baseline.sh, carried) runs its
 # benchmark binary on the same BENCH_FILTER right after the tree's own, into baseline.json: a same-run
 # A/B that needs no build on the device, so it also works with PREBUILT=1.
@@ -129,7 +134,30 @@ d = pathlib.Path(sys.argv[1])
 print(json.dumps({p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}, indent=1))' "$vdir" >"$OUT/variants.json"
 fi
 
+if [ -n "${TEMPLATE_VARIANTS:-}" ]; then
+  tv="$OUT/template-variants"
+  mkdir -p "$tv"
+  for v in base $TEMPLATE_VARIANTS; do
+    name=${v%%=*} file=${v#*=} dir=
+    if [ "$v" != base ]; then
+      dir=$(mktemp -d)
+      cp -r templates/. "$dir" && patch -d "$dir" -p1 --forward -s <"$file" >"$tv/$name.txt" 2>&1 ||
+        { echo "template variant $name: $file does not apply"; continue; }
+    fi
+    if [ -n "${VARIANT_TESTS:-}" ]; then
+      MXJIT_TEMPLATE_DIR=$dir timeout 300 $build/tests/mxjit_tests --gtest_filter="$VARIANT_TESTS" \
+        --gtest_repeat="${VARIANT_REPEAT:-2}" >>"$tv/$name.txt" 2>&1
+      echo "template variant $name: tests rc $? ($(grep -c '^\[       OK \]' "$tv/$name.txt") passed, $(grep -c '^\[  FAILED  \] [A-Z]' "$tv/$name.txt") failed)"
+    fi
+    if [ -n "${VARIANT_BENCH:-}" ]; then
+      MXJIT_TEMPLATE_DIR=$dir timeout 300 $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" \
+        --benchmark_out="$tv/$name.json" --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/$name: /"
+    fi
+  done
+fi
+
 python3 tools/summarize_device_run.py "$OUT" | tee "$OUT/summary.json"
 # At most 8 files come back from the device: the logs travel as one archive.
-(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt ncu-sass.csv ncu-times.csv 2>/dev/null)
+(cd "$OUT" && tar czf logs.tar.gz --remove-files build.log tests.log bench.txt sass_stats.txt sanitize-*.txt ncu-sass.csv ncu-times.csv \
+  template-variants 2>/dev/null)
 exit $tests_rc

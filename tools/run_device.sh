@@ -27,8 +27,8 @@ fi
 # VARIANT_BENCH run; the patch is reversed after. All of it lands in variants.json (name -> Google
 # Benchmark JSON). Needs a build made on the device (a carried build cannot rebuild there).
 # TEMPLATE_VARIANTS="name=file.patch ..." runs kernel variants without a rebuild (so with PREBUILT=1 too):
-# for the embedded templates ("base") and then each patch (paths relative to templates/, as `diff -ru
-# templates variant`) applied to a copy of templates/, passed as MXJIT_TEMPLATE_DIR, the tests of
+# for the embedded templates ("base") and then each patch (from the repository root, as `git diff` writes
+# it, touching templates/ only) applied to a copy of templates/, passed as MXJIT_TEMPLATE_DIR, the tests of
 # VARIANT_TESTS (a gtest filter, repeated VARIANT_REPEAT times, default 2) and the benchmarks of
 # VARIANT_BENCH run; into template-variants/<name>.txt and .json (in logs.tar.gz), a line each here.
 # BASELINE_BUILD=dir (a build of another revision made here by tools/build_baseline.sh, carried) runs its
@@ -141,7 +141,7 @@ if [ -n "${TEMPLATE_VARIANTS:-}" ]; then
     name=${v%%=*} file=${v#*=} dir=
     if [ "$v" != base ]; then
       dir=$(mktemp -d)
-      cp -r templates/. "$dir" && patch -d "$dir" -p1 --forward -s <"$file" >"$tv/$name.txt" 2>&1 ||
+      cp -r templates/. "$dir" && patch -d "$dir" -p2 --forward -s <"$file" >"$tv/$name.txt" 2>&1 ||
         { echo "template variant $name: $file does not apply"; continue; }
     fi
     if [ -n "${VARIANT_TESTS:-}" ]; then

@@ -1,7 +1,7 @@
 #include "jit/kernel_templates.hpp"
 
 #include <fstream>
-#include <sstream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -16,12 +16,14 @@ std::vector<TemplateFile> read_template_dir(const std::string& dir) {
   for (const EmbeddedFile& f : embedded_templates()) {
     const std::string path = fmt::format("{}/{}", dir, f.name);
     std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (!(in && text << in.rdbuf()))
+    if (!in)
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("MXJIT_TEMPLATE_DIR='{}' lacks {} (it must hold every template of templates/)", dir,
                               f.name));
-    files.push_back({std::string(f.name), std::move(text).str()});
+    // Read whole (an empty file is a valid, if useless, template; a stream insert would call it a failure).
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) throw Error(ErrorCode::invalid_argument, fmt::format("MXJIT_TEMPLATE_DIR: cannot read {}", path));
+    files.push_back({std::string(f.name), std::move(text)});
   }
   return files;
 }

@@ -64,6 +64,18 @@ std::vector<std::uint16_t> run_gemm(ops::GemmFamily family, const Mxfp8Operand& 
   return out;
 }
 
+// "" where `got` and `want` ([rows, cols] row-major) hold the same bits, else how many elements differ and
+// where the first is: enough to tell one stale copy from a different order of sums.
+std::string bits_differing(const std::vector<std::uint16_t>& got, const std::vector<std::uint16_t>& want, std::int64_t cols) {
+  if (got.size() != want.size()) return fmt::format("{} elements, not {}", got.size(), want.size());
+  std::size_t count = 0, first = 0;
+  for (std::size_t i = got.size(); i-- > 0;)
+    if (got[i] != want[i]) ++count, first = i;
+  if (count == 0) return "";
+  return fmt::format("{} of {} elements differ, the first at [{}, {}]: {:#06x} vs {:#06x}", count, got.size(),
+                     static_cast<std::int64_t>(first) / cols, static_cast<std::int64_t>(first) % cols, got[first], want[first]);
+}
+
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.
 std::vector<std::uint16_t> run_and_check(ops::GemmFamily family, const Mxfp8Operand& a, const Mxfp8Operand& b,
                                          DType out_dtype, bool with_bias, CUstream stream, std::mt19937_64& rng,
@@ -150,6 +162,22 @@ TEST_P(GemmGpu, RepeatRunsAreBitIdentical) {
   const Mxfp8Operand a = Mxfp8Operand::random(3, 4096, rng), b = Mxfp8Operand::random(1024, 4096, rng);
   const auto first = run(a, b, DType::bf16, false, stream(), rng);  // split-K path
   EXPECT_EQ(run(a, b, DType::bf16, false, stream(), rng), first);
+}
+
+// Every tma_decode tile where the walk cuts row tiles (their partials summed by the second launch), from
+// the first launch of the tile (just compiled, fresh buffers) on: every launch the same bits.
+TEST_P(GemmGpu, DecodeTilesRepeatBitIdenticalFromTheFirstLaunch) {
+  if (GetParam() != ops::GemmFamily::tma_decode) GTEST_SKIP() << "tma_decode only";
+  std::mt19937_64 rng(fresh_seed());
+  const Mxfp8Operand a = Mxfp8Operand::random(5, 7168, rng), b = Mxfp8Operand::random(4096, 7168, rng);
+  for (int tile = 0; tile < static_cast<int>(std::size(ops::gemm_tiles)); ++tile) {
+    if (ops::gemm_tiles[tile].family != ops::GemmFamily::tma_decode) continue;
+    SCOPED_TRACE(ops::gemm_tiles[tile].name());
+    const auto first = run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0xFF, stream(), tile);
+    for (int launch = 2; launch <= 4; ++launch)
+      EXPECT_EQ(bits_differing(run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0xFF, stream(), tile), first, b.rows), "")
+          << "launch " << launch << " vs the first";
+  }
 }
 
 TEST_P(GemmGpu, TwoThreadsTwoStreams) {

@@ -31,6 +31,8 @@ fi
 # it, touching templates/ only) applied to a copy of templates/, passed as MXJIT_TEMPLATE_DIR, the tests of
 # VARIANT_TESTS (a gtest filter, repeated VARIANT_REPEAT times, default 2) and the benchmarks of
 # VARIANT_BENCH run; into template-variants/<name>.txt and .json (in logs.tar.gz), a line each here.
+# "base" repeats the tree's own VARIANT_TESTS and VARIANT_BENCH: narrow TEST_FILTER / BENCH_FILTER to what the
+# variants do not cover, or a 10-minute call runs out before the last variant (session 19's first call).
 # BASELINE_BUILD=dir (a build of another revision made here by tools/build_baseline.sh, carried) runs its
 # benchmark binary on the same BENCH_FILTER right after the tree's own, into baseline.json: a same-run
 # A/B that needs no build on the device, so it also works with PREBUILT=1.

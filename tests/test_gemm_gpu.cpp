@@ -18,6 +18,7 @@
 #include "mxjit/gemm.hpp"
 #include "ops/gemm.hpp"
 #include "ops/reference/mxfp8_reference.hpp"
+#include "test_support.hpp"
 #include "test_data.hpp"
 
 namespace mxjit::testing {
@@ -62,18 +63,6 @@ std::vector<std::uint16_t> run_gemm(ops::GemmFamily family, const Mxfp8Operand& 
   std::vector<std::uint16_t> out(static_cast<std::size_t>(a.rows * b.rows));
   d_out.download(out.data(), out.size() * 2);
   return out;
-}
-
-// "" where `got` and `want` ([rows, cols] row-major) hold the same bits, else how many elements differ and
-// where the first is: enough to tell one stale copy from a different order of sums.
-std::string bits_differing(const std::vector<std::uint16_t>& got, const std::vector<std::uint16_t>& want, std::int64_t cols) {
-  if (got.size() != want.size()) return fmt::format("{} elements, not {}", got.size(), want.size());
-  std::size_t count = 0, first = 0;
-  for (std::size_t i = got.size(); i-- > 0;)
-    if (got[i] != want[i]) ++count, first = i;
-  if (count == 0) return "";
-  return fmt::format("{} of {} elements differ, the first at [{}, {}]: {:#06x} vs {:#06x}", count, got.size(),
-                     static_cast<std::int64_t>(first) / cols, static_cast<std::int64_t>(first) % cols, got[first], want[first]);
 }
 
 // Runs one GEMM over a poisoned output and checks it; returns the output for further comparisons.

@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include "jit/log.hpp"
@@ -25,6 +28,21 @@ inline ::testing::AssertionResult contains(const char* text_expr, const char* pa
                                        << "\")\n  text: " << text;
 }
 #define EXPECT_CONTAINS(text, part) EXPECT_PRED_FORMAT2(::mxjit::testing::contains, text, part)
+
+// "" where `got` and `want` ([rows, cols] row-major 16-bit outputs) hold the same bits, else how many
+// elements differ and the first four, with both values: enough to tell one stale copy from a different
+// order of sums.
+inline std::string bits_differing(const std::vector<std::uint16_t>& got, const std::vector<std::uint16_t>& want,
+                                  std::int64_t cols) {
+  if (got.size() != want.size()) return fmt::format("{} elements, not {}", got.size(), want.size());
+  std::size_t count = 0;
+  std::string where;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (got[i] != want[i] && count++ < 4)
+      where += fmt::format(" [{}, {}] {:#06x} vs {:#06x};", static_cast<std::int64_t>(i) / cols,
+                           static_cast<std::int64_t>(i) % cols, got[i], want[i]);
+  return count == 0 ? "" : fmt::format("{} of {} elements differ:{}", count, got.size(), where);
+}
 
 // Runs `body`, which must throw mxjit::Error with `code`; returns the message for further checks
 // (empty, with a recorded failure, when it does not throw).

@@ -41,6 +41,11 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
+// Orders this thread's earlier generic accesses to shared memory before later async-proxy ones (TMA,
+// wgmma) and the reverse. Needed both ways: before tensor cores read what cp.async or stores wrote, and
+// after reading a stage that a TMA refills, or the refill may land before the reads are performed.
+__device__ __forceinline__ void fence_proxy_async_shared() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 // Stage row r -> source row of a dense operand: rows [row0, row0 + Rows) of `rows`, -1 (zeros) past the end.
 struct RowRange {
   int row0, rows;

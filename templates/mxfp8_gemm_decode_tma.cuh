@@ -228,6 +228,9 @@ __device__ __forceinline__ void decode_tma_walk(unsigned char* smem_raw, const W
       mbarrier_wait(&full[slot], (n / Stages) & 1);
       Fragments f;
       f.load(stages[slot], warp, lane);
+      // The refill is a TMA write: without the fence it may land before these ldmatrix reads are performed
+      // (on H100 one launch in three of the 264-CTA walk differed in a few bf16 ulps; bench/METHOD.md).
+      fence_proxy_async_shared();
       __syncwarp();
       if (lane == 0) mbarrier_arrive(&empty[slot]);  // the fragments are in registers: refill the slot
       f.accumulate(acc);

@@ -64,8 +64,7 @@ __global__ void __launch_bounds__(BM / 64 * 128, 1) mxfp8_gemm_wgmma_kernel(cons
   };
 
   // cp.async writes are generic-proxy writes; the tensor cores read through the async proxy.
-  auto fence_for_tensor_cores = [] { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); };
-  gemm_mainloop<Stages>(kt_count, load_stage, fence_for_tensor_cores, [&](int slot) {
+  gemm_mainloop<Stages>(kt_count, load_stage, fence_proxy_async_shared, [&](int slot) {
     const WgmmaStage<BM, BN>& s = stages[slot];
     const unsigned int sa_words[2] = {s.a_scales[row_in_tile], s.a_scales[row_in_tile + 8]};
 #pragma unroll

@@ -75,7 +75,9 @@ __device__ __forceinline__ void mbarrier_wait(unsigned long long* bar, unsigned 
 // barrier with release semantics, so a consumer's acquire wait sees them; announce_all() announces every
 // stage issued so far. Stage n uses slot n % Stages. Each thread's arrival counts once toward `full`'s
 // expected count. Not the hardware's arrival (cp.async.mbarrier.arrive.noinc): with it, the first launch
-// of the grouped decode walk on H100 read a stale scale word now and then (bench/METHOD.md, determinism).
+// of the grouped decode walk on H100 read a stale scale word now and then (bench/METHOD.md, determinism);
+// that was before the walk's proxy fence (decode_tma_walk) fixed a stale read of the same look, and the
+// hardware arrival has not been tried again since.
 // While a consumer waiting for stage n holds h earlier slots, the producer announces n once it has issued
 // n + Lag, whose slot the consumers free by finishing n + Lag - Stages: Lag <= Stages - h - 1, or it
 // deadlocks, and the slack Stages - h - 1 - Lag is how many stages ahead of that hand-off the producer

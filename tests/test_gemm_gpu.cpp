@@ -163,7 +163,7 @@ TEST_P(GemmGpu, DecodeTilesRepeatBitIdenticalFromTheFirstLaunch) {
     if (ops::gemm_tiles[tile].family != ops::GemmFamily::tma_decode) continue;
     SCOPED_TRACE(ops::gemm_tiles[tile].name());
     const auto first = run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0xFF, stream(), tile);
-    for (int launch = 2; launch <= 4; ++launch)
+    for (int launch = 2; launch <= 8; ++launch)  // the race this caught showed in about one launch in three
       EXPECT_EQ(bits_differing(run_gemm(GetParam(), a, b, DType::bf16, nullptr, 0xFF, stream(), tile), first, b.rows), "")
           << "launch " << launch << " vs the first";
   }

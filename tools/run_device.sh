@@ -37,6 +37,19 @@ fi
 # benchmark binary on the same BENCH_FILTER right after the tree's own, into baseline.json: a same-run
 # A/B that needs no build on the device, so it also works with PREBUILT=1.
 filter=${TEST_FILTER:-.}
+# DEADLINE (seconds, default 540) keeps the whole run under the device tool's limit: every long step gets at
+# most what is left, steps are skipped once it is spent, and what was gathered is still summarized and
+# packed. (A call killed from outside returns only loose files, at most 8, and no summary: session 20 lost
+# two variant A/Bs that way.) Raise it only with the call's own timeout.
+deadline=$((SECONDS + ${DEADLINE:-540}))
+# Runs a command under `timeout`: at most $1 seconds (0: no cap of its own), never past the deadline.
+within() {
+  local cap=$1 left=$((deadline - SECONDS))
+  shift
+  if [ $left -le 5 ]; then echo "deadline reached: skipped ${1##*/}" >&2; return 124; fi
+  if [ "$cap" -gt 0 ] && [ "$cap" -lt $left ]; then left=$cap; fi
+  timeout $left "$@"
+}
 bench_filter=${BENCH_FILTER:-.}
 
 if [ -n "${PREBUILT:-}" ]; then
@@ -70,34 +83,34 @@ grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
 }
 
 # One process per test, 16 at a time: the tests' NVRTC compiles and CPU references are what take long.
-ctest --test-dir $build -j16 -R "$filter" --timeout "${TEST_TIMEOUT:-600}" --output-junit "$OUT/tests.xml" \
+within 0 ctest --test-dir $build -j16 -R "$filter" --timeout "${TEST_TIMEOUT:-600}" --output-junit "$OUT/tests.xml" \
   --output-log "$OUT/tests.log" >"$OUT/ctest.txt" 2>&1
 tests_rc=$?
 grep -E "tests passed|Failed|Timeout|\*\*\*" "$OUT/ctest.txt" | tail -n 30
 # Failures once more, with their output (and whether they fail again: a flake passes here).
-[ $tests_rc -eq 0 ] || ctest --test-dir $build --rerun-failed --output-on-failure --timeout "${TEST_TIMEOUT:-600}" \
+[ $tests_rc -eq 0 ] || within 0 ctest --test-dir $build --rerun-failed --output-on-failure --timeout "${TEST_TIMEOUT:-600}" \
   >"$OUT/failed-rerun.txt" 2>&1
 
 if [ -n "${SANITIZE_FILTER:-}" ]; then
   for tool in ${SANITIZE_TOOLS:-synccheck racecheck}; do
-    timeout 300 compute-sanitizer --tool $tool --error-exitcode 1 $build/tests/mxjit_tests \
+    within 300 compute-sanitizer --tool $tool --error-exitcode 1 $build/tests/mxjit_tests \
       --gtest_filter="$SANITIZE_FILTER" >"$OUT/sanitize-$tool.txt" 2>&1
     echo "compute-sanitizer $tool: rc $?"
   done
 fi
 
-timeout "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
+within "${BENCH_TIMEOUT:-0}" $build/bench/mxjit_bench --benchmark_filter="$bench_filter" --benchmark_out="$OUT/bench.json" \
   --benchmark_out_format=json --benchmark_counters_tabular=true 2>&1 | tee "$OUT/bench.txt" | tail -n 40
 
 if [ -n "${BASELINE_BUILD:-}" ]; then  # its own kernel cache: the revisions' kernels must not meet
   MXJIT_CACHE_DIR=$(mktemp -d) LD_LIBRARY_PATH="$PWD/.deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    timeout "${BENCH_TIMEOUT:-0}" "$BASELINE_BUILD/bench/mxjit_bench" --benchmark_filter="$bench_filter" \
+    within "${BENCH_TIMEOUT:-0}" "$BASELINE_BUILD/bench/mxjit_bench" --benchmark_filter="$bench_filter" \
     --benchmark_out="$OUT/baseline.json" --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/baseline: /"
 fi
 
 if [ -n "${NCU_BENCH:-}" ]; then
   ncu_args=(-k "regex:${NCU_KERNEL:-.}" -s "${NCU_SKIP:-3}" -c 1)
-  timeout 300 ncu "${ncu_args[@]}" --section SpeedOfLight --section ComputeWorkloadAnalysis \
+  within 300 ncu "${ncu_args[@]}" --section SpeedOfLight --section ComputeWorkloadAnalysis \
     --section MemoryWorkloadAnalysis --section SchedulerStats --section WarpStateStats --section LaunchStats \
     --section SourceCounters --export "$OUT/profile" $build/bench/mxjit_bench --benchmark_filter="$NCU_BENCH" \
     >"$OUT/ncu.txt" 2>&1
@@ -109,7 +122,7 @@ if [ -n "${NCU_BENCH:-}" ]; then
 fi
 
 if [ -n "${NCU_TIMES:-}" ]; then
-  timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -c "${NCU_TIMES_COUNT:-300}" \
+  within 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -c "${NCU_TIMES_COUNT:-300}" \
     $build/bench/mxjit_bench --benchmark_filter="$NCU_TIMES" >"$OUT/ncu-times.csv" 2>&1
   echo "ncu times: rc $?"
   python3 tools/ncu_times.py "$OUT/ncu-times.csv" >"$OUT/ncu-times.txt" 2>&1
@@ -123,7 +136,7 @@ if [ -n "${VARIANTS:-}" ]; then
       echo "variant $name: $file does not apply"; continue
     fi
     if ninja -C $build -j16 mxjit_bench >>"$vdir/$name.log" 2>&1; then
-      timeout 300 $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" --benchmark_out="$vdir/$name.json" \
+      within 300 $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" --benchmark_out="$vdir/$name.json" \
         --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/$name: /"
     else
       echo "variant $name: the build failed"; tail -n 5 "$vdir/$name.log"
@@ -147,12 +160,12 @@ if [ -n "${TEMPLATE_VARIANTS:-}" ]; then
         { echo "template variant $name: $file does not apply"; continue; }
     fi
     if [ -n "${VARIANT_TESTS:-}" ]; then
-      MXJIT_TEMPLATE_DIR=$dir timeout 300 $build/tests/mxjit_tests --gtest_filter="$VARIANT_TESTS" \
+      within 300 env MXJIT_TEMPLATE_DIR="$dir" $build/tests/mxjit_tests --gtest_filter="$VARIANT_TESTS" \
         --gtest_repeat="${VARIANT_REPEAT:-2}" >>"$tv/$name.txt" 2>&1
       echo "template variant $name: tests rc $? ($(grep -c '^\[       OK \]' "$tv/$name.txt") passed, $(grep -c '^\[  FAILED  \] [A-Z]' "$tv/$name.txt") failed)"
     fi
     if [ -n "${VARIANT_BENCH:-}" ]; then
-      MXJIT_TEMPLATE_DIR=$dir timeout 300 $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" \
+      within 300 env MXJIT_TEMPLATE_DIR="$dir" $build/bench/mxjit_bench --benchmark_filter="$VARIANT_BENCH" \
         --benchmark_out="$tv/$name.json" --benchmark_out_format=json 2>&1 | grep -E "^BM_" | sed "s/^/$name: /"
     fi
   done

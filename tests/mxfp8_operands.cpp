@@ -16,15 +16,43 @@ double to_double(DType dtype, std::uint16_t bits) {
   return dtype == DType::bf16 ? reference::bf16_to_float(bits) : reference::fp16_to_float(bits);
 }
 
+namespace {
+
+// Runs body(i) for i in [0, count) on the host's cores (i strided over the workers).
+void parallel_for(std::size_t count, const std::function<void(std::size_t)>& body) {
+  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
+  std::vector<std::thread> pool;
+  for (std::size_t w = 0; w < std::min(workers, count); ++w)
+    pool.emplace_back([&, w] {
+      for (std::size_t i = w; i < count; i += workers) body(i);
+    });
+  for (std::thread& t : pool) t.join();
+}
+
+// Row chunks of about 1M elements: the unit of the operands' parallel generation and quantization.
+std::int64_t chunk_rows(std::int64_t cols) { return std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(cols, 1)); }
+
+}  // namespace
+
 Mxfp8Operand Mxfp8Operand::random(std::int64_t rows, std::int64_t cols, std::mt19937_64& rng) {
+  // A 28672 x 4096 weight took 12 s on one core, most of a GPU test's time on the device. Each chunk of
+  // rows draws from its own generator, seeded from `rng` in chunk order: the operand depends on rng alone.
   std::vector<std::uint16_t> values(static_cast<std::size_t>(rows * cols));
-  std::normal_distribution<float> normal;
-  std::uniform_int_distribution<int> binade(-8, 3), zero_block(0, 63);  // fp16 outputs stay mostly finite
-  for (std::size_t i = 0; i < values.size(); i += 32) {
-    const bool zero = zero_block(rng) == 0;
-    const float scale = std::ldexp(1.f, binade(rng));
-    for (std::size_t j = i; j < i + 32; ++j) values[j] = reference::float_to_bf16(zero ? 0.f : normal(rng) * scale);
-  }
+  const std::int64_t per_chunk = chunk_rows(cols), chunks = (rows + per_chunk - 1) / per_chunk;
+  std::vector<std::uint64_t> seeds(static_cast<std::size_t>(chunks));
+  for (auto& seed : seeds) seed = rng();
+  parallel_for(seeds.size(), [&](std::size_t c) {
+    std::mt19937_64 local(seeds[c]);
+    std::normal_distribution<float> normal;
+    std::uniform_int_distribution<int> binade(-8, 3), zero_block(0, 63);  // fp16 outputs stay mostly finite
+    const std::size_t begin = c * static_cast<std::size_t>(per_chunk * cols);
+    const std::size_t end = std::min(values.size(), begin + static_cast<std::size_t>(per_chunk * cols));
+    for (std::size_t i = begin; i < end; i += 32) {
+      const bool zero = zero_block(local) == 0;
+      const float scale = std::ldexp(1.f, binade(local));
+      for (std::size_t j = i; j < i + 32; ++j) values[j] = reference::float_to_bf16(zero ? 0.f : normal(local) * scale);
+    }
+  });
   return from_values(DType::bf16, std::move(values), rows, cols);
 }
 
@@ -35,16 +63,23 @@ Mxfp8Operand Mxfp8Operand::from_values(DType dtype, std::vector<std::uint16_t> v
   op.cols = cols;
   op.scale_stride = (cols / 32 + 3) / 4 * 4;
   op.bf16 = std::move(values);
-  const auto t = reference::quantize(op.bf16.data(), dtype, 1, rows, cols, cols, rows * cols, ScaleLayout::linear,
-                                     ScaleRule::rceil);
-  op.q = t.q;
+  op.q.resize(op.bf16.size());
   op.scales.assign(static_cast<std::size_t>(rows * op.scale_stride), 0);
-  op.dequantized.resize(op.q.size());
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t c = 0; c < cols / 32; ++c) op.scales[r * op.scale_stride + c] = t.scales[r * (cols / 32) + c];
-    for (std::int64_t k = 0; k < cols; ++k)
-      op.dequantized[r * cols + k] = static_cast<float>(reference::dequantize(t, rows, cols, 0, r, k));
-  }
+  op.dequantized.resize(op.bf16.size());
+  // Quantized by the CPU reference a chunk of rows at a time (rows are independent), in parallel.
+  const std::int64_t per_chunk = chunk_rows(cols);
+  parallel_for(static_cast<std::size_t>((rows + per_chunk - 1) / per_chunk), [&](std::size_t c) {
+    const std::int64_t r0 = static_cast<std::int64_t>(c) * per_chunk, n = std::min(per_chunk, rows - r0);
+    const auto t = reference::quantize(op.bf16.data() + r0 * cols, dtype, 1, n, cols, cols, n * cols,
+                                       ScaleLayout::linear, ScaleRule::rceil);
+    std::copy(t.q.begin(), t.q.end(), op.q.begin() + r0 * cols);
+    for (std::int64_t r = 0; r < n; ++r) {
+      for (std::int64_t b = 0; b < cols / 32; ++b)
+        op.scales[static_cast<std::size_t>((r0 + r) * op.scale_stride + b)] = t.scales[static_cast<std::size_t>(r * (cols / 32) + b)];
+      for (std::int64_t k = 0; k < cols; ++k)
+        op.dequantized[static_cast<std::size_t>((r0 + r) * cols + k)] = static_cast<float>(reference::dequantize(t, n, cols, 0, r, k));
+    }
+  });
   return op;
 }
 
@@ -52,13 +87,7 @@ GemmCheck check_elements(std::size_t count, const std::function<ElementCheck(std
                          const std::function<std::string(std::size_t)>& name) {
   // The fp64 reference dominates the GPU suite's time: spread the elements over the host's cores.
   std::vector<ElementCheck> checks(count);
-  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
-  std::vector<std::thread> pool;
-  for (std::size_t w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      for (std::size_t i = w; i < count; i += workers) checks[i] = element(i);
-    });
-  for (std::thread& t : pool) t.join();
+  parallel_for(count, [&](std::size_t i) { checks[i] = element(i); });
   GemmCheck result;
   for (std::size_t i = 0; i < count; ++i) {
     const ElementCheck& c = checks[i];

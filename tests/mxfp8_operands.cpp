@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "ops/reference/mxfp8_reference.hpp"
+#include "test_support.hpp"
 
 namespace mxjit::testing {
 
@@ -17,17 +17,6 @@ double to_double(DType dtype, std::uint16_t bits) {
 }
 
 namespace {
-
-// Runs body(i) for i in [0, count) on the host's cores (i strided over the workers).
-void parallel_for(std::size_t count, const std::function<void(std::size_t)>& body) {
-  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
-  std::vector<std::thread> pool;
-  for (std::size_t w = 0; w < std::min(workers, count); ++w)
-    pool.emplace_back([&, w] {
-      for (std::size_t i = w; i < count; i += workers) body(i);
-    });
-  for (std::thread& t : pool) t.join();
-}
 
 // Row chunks of about 1M elements: the unit of the operands' parallel generation and quantization.
 std::int64_t chunk_rows(std::int64_t cols) { return std::max<std::int64_t>(1, (std::int64_t{1} << 20) / std::max<std::int64_t>(cols, 1)); }

@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -34,26 +33,20 @@ constexpr MoeModel deepseek_ep{"deepseek_v3_ep8_shard", 32, 256, 7168, 2048, 8};
 // (sum of four uniforms), times `scale`, as bf16/fp16 bits.
 std::vector<std::uint16_t> random_values(std::size_t count, std::uint64_t seed, float scale, DType dtype) {
   std::vector<std::uint16_t> v(count);
-  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
-  std::vector<std::thread> pool;
-  for (std::size_t w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      for (std::size_t i = w; i < count; i += workers) {
-        std::uint64_t z = seed * 0x9E3779B97F4A7C15ull + i;
-        float sum = 0;
-        for (int u = 0; u < 4; ++u) {
-          z += 0x9E3779B97F4A7C15ull;
-          std::uint64_t x = z;
-          x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-          x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-          x ^= x >> 31;
-          sum += static_cast<float>(x >> 40) * 0x1p-24f;
-        }
-        const float value = (sum - 2.f) * 1.7320508f * scale;
-        v[i] = dtype == DType::bf16 ? reference::float_to_bf16(value) : reference::float_to_fp16(value);
-      }
-    });
-  for (std::thread& t : pool) t.join();
+  parallel_for(count, [&](std::size_t i) {
+    std::uint64_t z = seed * 0x9E3779B97F4A7C15ull + i;
+    float sum = 0;
+    for (int u = 0; u < 4; ++u) {
+      z += 0x9E3779B97F4A7C15ull;
+      std::uint64_t x = z;
+      x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+      x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+      x ^= x >> 31;
+      sum += static_cast<float>(x >> 40) * 0x1p-24f;
+    }
+    const float value = (sum - 2.f) * 1.7320508f * scale;
+    v[i] = dtype == DType::bf16 ? reference::float_to_bf16(value) : reference::float_to_fp16(value);
+  });
   return v;
 }
 
@@ -210,14 +203,11 @@ class MoeGpu : public GpuTest {
       for (int i = 0; i < 30; ++i) tokens.push_back(pick(rng));
     }
     std::vector<std::vector<double>> ref(tokens.size()), bound(tokens.size());
-    std::vector<std::thread> pool;
-    for (std::size_t n = 0; n < tokens.size(); ++n)
-      pool.emplace_back([&, n] {
-        const std::int64_t tok = tokens[n];
-        l.reference_token(&x[tok * h], &routing.ids[tok * k], &routing.weights[tok * k], map ? map->data() : nullptr,
-                          bias, ref[n], bound[n]);
-      });
-    for (std::thread& th : pool) th.join();
+    parallel_for(tokens.size(), [&](std::size_t n) {
+      const std::int64_t tok = tokens[n];
+      l.reference_token(&x[tok * h], &routing.ids[tok * k], &routing.weights[tok * k], map ? map->data() : nullptr,
+                        bias, ref[n], bound[n]);
+    });
     auto check_against_reference = [&](const std::vector<std::uint16_t>& result, const char* which) {
       std::int64_t failures = 0;
       double worst = 0;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <iterator>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,6 +21,19 @@
 #include "mxjit/error.hpp"
 
 namespace mxjit::testing {
+
+// Runs body(i) for every i in [0, count) on the host's cores, i strided over the workers: the GPU tests'
+// CPU side (operands, references) is what their time goes to.
+template <class Body>
+void parallel_for(std::size_t count, const Body& body) {
+  const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 32);
+  std::vector<std::thread> pool;
+  for (std::size_t w = 0; w < std::min(workers, count); ++w)
+    pool.emplace_back([&, w] {
+      for (std::size_t i = w; i < count; i += workers) body(i);
+    });
+  for (std::thread& t : pool) t.join();
+}
 
 // EXPECT_CONTAINS(text, part): `text` contains `part`; prints both on failure.
 inline ::testing::AssertionResult contains(const char* text_expr, const char* part_expr, const std::string& text,

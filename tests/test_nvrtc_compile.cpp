@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include <filesystem>
@@ -129,6 +130,38 @@ TEST(NvrtcCompile, EveryWgmmaBf16TileBothOutputsWithoutSpills) {
     }
   }
   EXPECT_GE(tiles, 2);
+}
+
+// The bf16 GEMMs' wgmmas take A from registers, and ptxas may hand those registers to other values while
+// the wgmma group still reads them (bench/METHOD.md, session 21: a variant that did so gave run-dependent
+// results). tools/sass_wgmma_hazards.py finds such writes in the SASS. Needs nvdisasm and python3 on PATH
+// (the GPU image has both); skipped elsewhere.
+TEST(NvrtcCompile, Bf16WgmmaKernelsNeverWriteTheRegistersOfAWgmmaInFlight) {
+  if (std::system("command -v nvdisasm >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "needs nvdisasm and python3 on PATH";
+  const jit::Arch arch = jit::Arch::parse("sm_90a");
+  std::vector<jit::KernelSpec> specs;
+  for (const ops::GemmTile& tile : ops::gemm_tiles)
+    if (tile.family == ops::GemmFamily::wgmma_bf16) specs.push_back(ops::gemm_kernel_spec(tile, DType::bf16, arch));
+  for (const ops::GemmTile& tile : ops::grouped_gemm_tiles)
+    if (tile.family == ops::GemmFamily::wgmma_bf16)
+      for (jit::KernelSpec& s : ops::grouped_gemm_launch_kernel_specs(tile, DType::bf16, arch))
+        if (s.family == "mxfp8_grouped_gemm_wgmma_bf16") specs.push_back(std::move(s));
+  ASSERT_GE(specs.size(), 4u);
+  testing::TempDir dir("sass");
+  std::string files;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const std::string stem = dir / (specs[i].family + "-" + std::to_string(i));  // the report names the file
+    std::ofstream(stem + ".cubin", std::ios::binary) << jit::compile_cubin(specs[i], jit::nvrtc_options(arch, false), "").cubin;
+    ASSERT_EQ(std::system(("nvdisasm -c '" + stem + ".cubin' > '" + stem + ".sass'").c_str()), 0) << specs[i].display_name();
+    files += " '" + stem + ".sass'";
+  }
+  const std::string report = dir / "report.txt";
+  const int rc = std::system(("python3 '" MXJIT_SOURCE_DIR "/tools/sass_wgmma_hazards.py'" + files + " > '" + report + "'").c_str());
+  std::ifstream in(report);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_EQ(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), specs.size()) << text;
 }
 
 TEST(NvrtcCompile, ReadSweepForBenchmarks) {

@@ -80,9 +80,6 @@ for f in "$sass"/*.sass; do
   printf ' total=%s\n' "$(grep -cE '^ +/\*[0-9a-f]{4}\*/' "$f")"
 done >"$OUT/sass_stats.txt"
 grep -h "mxjit generated" "$sass"/*.cu 2>/dev/null >>"$OUT/sass_stats.txt"
-# Registers of a wgmma in flight written by the kernel (ptxas allows it; the results are then wrong).
-python3 tools/sass_wgmma_hazards.py $(grep -l HGMMA "$sass"/*.sass) >>"$OUT/sass_stats.txt" ||
-  echo "SASS: writes to the registers of a wgmma in flight (sass_stats.txt)"
 }
 
 # One process per test, 16 at a time: the tests' NVRTC compiles and CPU references are what take long.

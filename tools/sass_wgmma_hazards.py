@@ -24,10 +24,10 @@ def registers(operand, count):
 
 
 def written_width(opcode):
-    """Registers a destination operand covers: vector loads write 2 or 4."""
+    """Registers a destination operand covers: 128-bit loads write 4, 64-bit ones and wide multiplies 2."""
     if ".128" in opcode:
         return 4
-    if ".64" in opcode and opcode.split(".")[0] in {"LDS", "LDG", "LD", "LDSM", "MOV", "IMAD", "SHF"}:
+    if ".64" in opcode or ".WIDE" in opcode:
         return 2
     return 1
 

@@ -152,14 +152,13 @@ TEST(NvrtcCompile, Bf16WgmmaKernelsNeverWriteTheRegistersOfAWgmmaInFlight) {
   std::string files;
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const std::string stem = dir / (specs[i].family + "-" + std::to_string(i));  // the report names the file
-    std::ofstream(stem + ".cubin", std::ios::binary) << jit::compile_cubin(specs[i], jit::nvrtc_options(arch, false), "").cubin;
+    testing::write_bytes(stem + ".cubin", jit::compile_cubin(specs[i], jit::nvrtc_options(arch, false), "").cubin);
     ASSERT_EQ(std::system(("nvdisasm -c '" + stem + ".cubin' > '" + stem + ".sass'").c_str()), 0) << specs[i].display_name();
     files += " '" + stem + ".sass'";
   }
   const std::string report = dir / "report.txt";
   const int rc = std::system(("python3 '" MXJIT_SOURCE_DIR "/tools/sass_wgmma_hazards.py'" + files + " > '" + report + "'").c_str());
-  std::ifstream in(report);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = testing::read_bytes(report);
   EXPECT_EQ(rc, 0) << text;
   EXPECT_EQ(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), specs.size()) << text;
 }

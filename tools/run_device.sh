@@ -20,7 +20,9 @@ fi
 # its per-SASS-instruction stalls by tools/ncu_stalls.py in ncu.txt, the stalls themselves in ncu-sass.csv
 # (in logs.tar.gz); NCU_SKIP (default 3) matching launches are skipped first. NCU_TIMES (a benchmark regex)
 # times every kernel launch of those benchmarks alone under ncu (no overlap between launches, clocks
-# as they are): ncu-times.csv in order, and the per-kernel medians in ncu-times.txt. QUICK=1 leaves out
+# as they are): ncu-times.csv in order, and the per-kernel medians in ncu-times.txt; NCU_TIMES_KERNEL (a
+# kernel-name regex) keeps only those launches, NCU_TIMES_METRICS (comma-separated ncu metrics) adds
+# their per-kernel medians. QUICK=1 leaves out
 # `mxjit tune` and the SASS statistics (about a minute) when device time is short. PREBUILT=1 skips the build (about 80 s) and runs the carried `build`.
 # VARIANTS="name=file.patch ..." with VARIANT_BENCH (a benchmark regex) measures probes of a kernel: for
 # the tree as it is ("base") and then each patch applied alone, the benchmark binary is rebuilt and
@@ -122,7 +124,8 @@ if [ -n "${NCU_BENCH:-}" ]; then
 fi
 
 if [ -n "${NCU_TIMES:-}" ]; then
-  within 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -c "${NCU_TIMES_COUNT:-300}" \
+  within 300 ncu --clock-control none -k "regex:${NCU_TIMES_KERNEL:-.}" \
+    --metrics "gpu__time_duration.sum${NCU_TIMES_METRICS:+,$NCU_TIMES_METRICS}" --csv -c "${NCU_TIMES_COUNT:-300}" \
     $build/bench/mxjit_bench --benchmark_filter="$NCU_TIMES" >"$OUT/ncu-times.csv" 2>&1
   echo "ncu times: rc $?"
   python3 tools/ncu_times.py "$OUT/ncu-times.csv" >"$OUT/ncu-times.txt" 2>&1

@@ -171,7 +171,9 @@ TEST(GemmPlan, GroupedDecodeWalkNeverCutsTheTilesOfAnExpertWithSeveralTokenTiles
     for (long long tile = 0; tile < run; ++tile) {
       const bool cut = w.cta_of(tile * c.k_stages) != w.cta_of((tile + 1) * c.k_stages - 1);
       const int e = expert_of_tile(tiles_through.data(), static_cast<int>(c.counts.size()), static_cast<int>(tile));
-      if (c.counts[e] > 8) EXPECT_FALSE(cut) << "tile " << tile << " of expert " << e << " was cut";
+      if (c.counts[e] > 8) {
+        EXPECT_FALSE(cut) << "tile " << tile << " of expert " << e << " was cut";
+      }
       EXPECT_EQ(summed[static_cast<std::size_t>(tile)], cut ? 1 : 0) << "tile " << tile;
     }
   }

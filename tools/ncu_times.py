@@ -31,7 +31,7 @@ def launches(lines):
             continue
         if metric == DURATION:
             value *= SCALE_TO_US[unit]
-        launch = r[col["ID"]] if "ID" in col else str(len(found))
+        launch = r[col["ID"]]  # ncu's launch number: one row per metric of a launch
         if launch not in index:
             name = r[col["Kernel Name"]].split("(")[0].split("<")[0].strip()
             template = r[col["Kernel Name"]][len(name):].split("(")[0]

@@ -28,6 +28,25 @@ __device__ __forceinline__ float e8m0_to_float(unsigned int b) {
   return __uint_as_float(b == 0 ? 0x00400000u : b == 255 ? 0x7FC00000u : b << 23);
 }
 
+// The same for byte i (a constant) of a word of four scale bytes, in two integer ops: the byte becomes
+// the float's exponent field. Exact for bytes 1..254 only; e8m0_word_has_special tells when to use the
+// above instead.
+__device__ __forceinline__ float e8m0_byte_normal(unsigned int word, int i) {
+  return __uint_as_float((i == 3 ? word >> 1 : word << (23 - 8 * i)) & 0x7F800000u);
+}
+// Non-zero when a byte of the word is 0 or 255 (2^-127 and NaN): the classic zero-byte test on the word
+// and on its complement, exact as a yes/no.
+__device__ __forceinline__ unsigned int e8m0_word_has_special(unsigned int w) {
+  return (((w - 0x01010101u) & ~w) | ((~w - 0x01010101u) & w)) & 0x80808080u;
+}
+// Byte b of a scale word as a float: the short conversion where the caller knows no byte is special.
+template <bool NormalScales>
+__device__ __forceinline__ float e8m0_byte_to_float(unsigned int word, int b) {
+  return NormalScales ? e8m0_byte_normal(word, b) : e8m0_to_float((word >> (8 * b)) & 0xFFu);
+}
+// The neutral scale word of padding (rows, tokens past the operand): 1.0 four times, not special.
+constexpr unsigned int kE8m0OnesWord = 0x7F7F7F7Fu;
+
 // cp.async of `Bytes` (16 or 4) with zero fill past `valid` bytes (0 = all zeros, nothing read).
 template <int Bytes>
 __device__ __forceinline__ void cp_async(void* smem, const void* gmem, int valid) {

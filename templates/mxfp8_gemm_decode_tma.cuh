@@ -107,10 +107,26 @@ struct DecodeFragments {
     }
   }
 
-  // acc[j] += this stage's products: per block, the weight bytes converted once for all token tiles.
-  // Thread t holds K bytes [4t, 4t + 4) of chunks 2b and 2b + 1 in both operands; the f16 mma's K slots
-  // (2t, 2t + 1) and (2t + 8, 2t + 9) take the low and high byte pairs of one chunk, alike on both sides.
+  // acc[j] += this stage's products. The scale bytes become floats in two integer ops each unless a
+  // scale word of some lane of the warp holds a 0 or 255 byte (real data at 2^-127 or NaN, or blocks
+  // past K): then the full conversion, ~100 instructions more a stage. Padding rows and tokens carry the scale byte 127 (decode_load_scales), so
+  // decode's few tokens keep the short path.
   __device__ __forceinline__ void accumulate(float (&acc)[NT][4]) const {
+    unsigned int special = e8m0_word_has_special(w_scales[0]) | e8m0_word_has_special(w_scales[1]);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) special |= e8m0_word_has_special(x_scales[j][0]) | e8m0_word_has_special(x_scales[j][1]);
+    // One path for the whole warp: its mmas are .sync.aligned, and lanes that split here hang the warp
+    // (the first GPU run of this change, on random scales with 0 bytes in some lanes only).
+    if (__any_sync(0xFFFFFFFFu, special != 0)) accumulate_scaled<false>(acc);
+    else accumulate_scaled<true>(acc);
+  }
+
+  // Per block, the weight bytes converted once for all token tiles. Thread t holds K bytes [4t, 4t + 4)
+  // of chunks 2b and 2b + 1 in both operands; the f16 mma's K slots (2t, 2t + 1) and (2t + 8, 2t + 9)
+  // take the low and high byte pairs of one chunk, alike on both sides.
+  template <bool NormalScales>
+  __device__ __forceinline__ void accumulate_scaled(float (&acc)[NT][4]) const {
+    const auto scale = [](unsigned int word, int b) { return e8m0_byte_to_float<NormalScales>(word, b); };
 #pragma unroll
     for (int b = 0; b < 4; ++b) {
       unsigned int a[2][4];
@@ -121,18 +137,18 @@ struct DecodeFragments {
         a[c][2] = e4m3x2_to_f16x2(w[b][2 * c], true);
         a[c][3] = e4m3x2_to_f16x2(w[b][2 * c + 1], true);
       }
-      const float sw0 = e8m0_to_float((w_scales[0] >> (8 * b)) & 0xFFu);
-      const float sw1 = e8m0_to_float((w_scales[1] >> (8 * b)) & 0xFFu);
+      const float sw0 = scale(w_scales[0], b);
+      const float sw1 = scale(w_scales[1], b);
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
         float d[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int c = 0; c < 2; ++c)
           mma_f16_16x8x16(d, a[c], e4m3x2_to_f16x2(x[j][b][c], false), e4m3x2_to_f16x2(x[j][b][c], true));
-        const float sx0 = e8m0_to_float((x_scales[j][0] >> (8 * b)) & 0xFFu);
-        const float sx1 = e8m0_to_float((x_scales[j][1] >> (8 * b)) & 0xFFu);
-        // d[0], d[1]: weight row g, tokens 2t, 2t + 1; d[2], d[3]: row g + 8. Zero-filled rows, tokens and
-        // blocks past K have scale bytes 0 (a finite factor); a NaN scale byte of real data gives NaN.
+        const float sx0 = scale(x_scales[j][0], b);
+        const float sx1 = scale(x_scales[j][1], b);
+        // d[0], d[1]: weight row g, tokens 2t, 2t + 1; d[2], d[3]: row g + 8. Zero-filled rows and tokens
+        // have factor 1, blocks past K scale bytes 0 (finite factors of zeros); a NaN scale byte gives NaN.
         acc[j][0] = fmaf(d[0], sw0 * sx0, acc[j][0]);
         acc[j][1] = fmaf(d[1], sw0 * sx1, acc[j][1]);
         acc[j][2] = fmaf(d[2], sw1 * sx0, acc[j][2]);
@@ -143,8 +159,9 @@ struct DecodeFragments {
 };
 
 // The scale words of the stage's 4 blocks (K bytes [k0, k0 + 128)) by cp.async from the producer lanes:
-// weight row r of the tile from w_scales + w_row(r) ld_w, token r from x_scales + x_row(r) ld_x (a row
-// of -1: zeros, as for blocks past K).
+// weight row r of the tile from w_scales + w_row(r) ld_w, token r from x_scales + x_row(r) ld_x. A row
+// of -1 (its data are zeros) gets the bytes 127, a factor of 1 that keeps the consumers' short scale path;
+// blocks past K get zeros.
 template <int Rows, int Tokens, class WeightRow, class TokenRow>
 __device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st, const unsigned char* w_scales,
                                                    long long ld_w, const WeightRow& w_row, const unsigned char* x_scales,
@@ -154,8 +171,9 @@ __device__ __forceinline__ void decode_load_scales(DecodeStage<Rows, Tokens>& st
     const bool weight = r < Rows;
     const int row = weight ? w_row(r) : x_row(r - Rows);
     const unsigned char* src = weight ? w_scales + row * ld_w : x_scales + row * ld_x;
-    cp_async<4>(weight ? &st.w_scales[r] : &st.x_scales[r - Rows], row >= 0 ? src + k0 / 32 : w_scales,
-                row >= 0 ? blocks : 0);
+    unsigned int* dst = weight ? &st.w_scales[r] : &st.x_scales[r - Rows];
+    if (row >= 0) cp_async<4>(dst, src + k0 / 32, blocks);
+    else *dst = kE8m0OnesWord;
   }
 }
 

@@ -28,7 +28,11 @@ STANDARD = {"name", "family_index", "per_family_instance_index", "run_name", "ru
 def bench_rows(path):
     """A Google Benchmark JSON's runs by name: their counters, or the time, or the error."""
     rows = {}
-    for b in json.loads(path.read_text()).get("benchmarks", []):
+    try:
+        runs = json.loads(path.read_text()).get("benchmarks", [])
+    except json.JSONDecodeError as e:  # the binary died mid-run (a kernel fault aborts it): say so, keep the rest
+        return {"unreadable": f"{path.name}: {e}; the run stopped early (see bench.txt)"}
+    for b in runs:
         row = {k: round(v, 4) for k, v in b.items() if k not in STANDARD and isinstance(v, (int, float))}
         if not row:
             row = {"real_time": round(b["real_time"], 4), "time_unit": b["time_unit"]}

@@ -25,6 +25,9 @@ constexpr int k_tile = kGemmBK;  // K bytes per pipeline stage
 constexpr int row_pitch = kGemmRowPitch;
 constexpr int max_splits = 16;
 constexpr int min_tiles_per_split = 4;
+// Per-FLOP throughput of the exact bf16 128 x 128 tile at full occupancy, relative to 128 x 256 (H100,
+// 8192 x 28672: 4398 vs 2924 us; bench/METHOD.md, session 16).
+constexpr double bf16_128x128_rate = 0.665;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -121,14 +124,14 @@ std::string GemmTile::name() const {
 }
 
 int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::int64_t m, std::int64_t n,
-                     std::int64_t k, DType out) {
+                     std::int64_t k, DType out, int sm_count, int smem_per_sm) {
   if (const jit::TuningChoice* c = tuning.find({jit::TuningKey::bucket_of(m), n, k, out})) {
     const int t = c->tile;
     if (t >= 0 && t < static_cast<int>(std::size(gemm_tiles)) && families.contains(gemm_tiles[t].family) &&
         (!gemm_tiles[t].swap_ab || m <= gemm_tiles[t].bn))
       return t;
   }
-  return gemm_tile_for(families, m, n, k);
+  return gemm_tile_for(families, m, n, k, sm_count, smem_per_sm);
 }
 
 const jit::TuningDb& gemm_tuning(int device) {
@@ -169,8 +172,20 @@ int tile_for(std::span<const GemmTile> tiles, GemmFamilies families, std::int64_
   return best;
 }
 
-int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k) {
-  return tile_for(gemm_tiles, families, m, n * k);
+int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm) {
+  const int by_m = tile_for(gemm_tiles, families, m, n * k);
+  const GemmTile& wide = gemm_tiles[by_m];
+  if (wide.family != GemmFamily::wgmma_bf16 || wide.bn != 256) return by_m;
+  // 128 x 256 has the best rate per FLOP, but at mid-size M few of its tiles may leave much of the last
+  // (or only) wave idle, e.g. 64 tiles on 132 SMs at M = 256, N = 8192, where 128 x 128 fills it.
+  const double wide_time = plan_gemm(families, m, n, k, sm_count, smem_per_sm, by_m).waves_k_tiles;
+  for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i) {
+    const GemmTile& t = gemm_tiles[i];
+    if (t.family != wide.family || t.bm != wide.bm || t.bn != 128 || t.max_tokens == 0) continue;
+    const double time = plan_gemm(families, m, n, k, sm_count, smem_per_sm, i).waves_k_tiles * 0.5 / bf16_128x128_rate;
+    if (time < 0.95 * wide_time) return i;
+  }
+  return by_m;
 }
 
 int decode_tma_ctas(const GemmTile& tile, int sm_count, int smem_per_sm) {
@@ -225,7 +240,7 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
     invalid_argument(fmt::format("gemm: tile {} is not a tile of the requested kernel families", tile));
   if (tile >= 0 && gemm_tiles[tile].swap_ab && m > gemm_tiles[tile].bn)
     invalid_argument(fmt::format("gemm: decode tile {} holds at most {} tokens, M = {}", tile, gemm_tiles[tile].bn, m));
-  plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m, n, k);
+  plan.tile = tile >= 0 ? tile : gemm_tile_for(families, m, n, k, sm_count, smem_per_sm);
   const GemmTile& t = gemm_tiles[plan.tile];
   if (t.family == GemmFamily::tma_decode) {
     plan_decode(t, n, k, sm_count, smem_per_sm, plan);
@@ -256,6 +271,7 @@ GemmPlan plan_gemm(GemmFamilies families, std::int64_t m, std::int64_t n, std::i
       plan.k_tiles_per_split = static_cast<int>(per_split);
     }
   }
+  plan.waves_k_tiles = static_cast<double>(tiles * k_tiles) / (best * static_cast<double>(slots));
   if (t.family == GemmFamily::wgmma_bf16) plan.bf16_operand_bytes = dequantize_bf16_bytes(m, k);
   plan.workspace_bytes = plan.bf16_operand_bytes;
   if (plan.splits > 1) plan.workspace_bytes += static_cast<std::uint64_t>(plan.splits * m * n * 4);
@@ -361,7 +377,8 @@ std::uint64_t gemm_mxfp8_workspace_bytes(std::int64_t m, std::int64_t n, std::in
     if (ops::gemm_family_supported(f, info.arch)) choices.push_back(f);
   for (const ops::GemmFamilies& families : choices)
     for (DType out : {DType::bf16, DType::fp16}) {
-      const int tile = ops::choose_gemm_tile(ops::gemm_tuning(device), families, m, n, k, out);
+      const int tile =
+          ops::choose_gemm_tile(ops::gemm_tuning(device), families, m, n, k, out, info.sm_count, info.smem_per_sm);
       bytes = std::max(bytes, ops::plan_gemm(families, m, n, k, info.sm_count, info.smem_per_sm, tile).workspace_bytes);
     }
   return bytes;
@@ -402,7 +419,8 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
   const runtime::DeviceInfo& info = runtime::device_info(device);
   const GemmFamilies families = requested.value_or(GemmFamilies::dispatched(info.arch));
   const int tile_choice =
-      tile_override >= 0 ? tile_override : choose_gemm_tile(gemm_tuning(device), families, m, n, k, out.dtype);
+      tile_override >= 0 ? tile_override
+                         : choose_gemm_tile(gemm_tuning(device), families, m, n, k, out.dtype, info.sm_count, info.smem_per_sm);
   const GemmPlan plan = plan_gemm(families, m, n, k, info.sm_count, info.smem_per_sm, tile_choice);
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == 0))
     invalid_argument(fmt::format("gemm_mxfp8: workspace of {} bytes is too small: M = {}, N = {}, K = {} needs {} "

@@ -127,19 +127,26 @@ struct GemmPlan {
   // then the split-K partials and tile counters.
   std::uint64_t bf16_operand_bytes = 0;
   std::uint64_t workspace_bytes = 0;
+  // The split choice's model of the time (mma, wgmma, wgmma_bf16): waves of CTAs x K tiles a CTA walks x
+  // (1 + the partials' traffic over the operands'), in K tiles of the plan's tile.
+  double waves_k_tiles = 0;
 };
 
 // The heuristic over a tile table (dense or grouped): among the tiles of `families`, the smallest
 // max_tokens >= m (of equals the later row), counting only tiles whose min_weight_bytes `weight_bytes`
 // reaches unless none of those holds m. An index into `tiles`.
 int tile_for(std::span<const GemmTile> tiles, GemmFamilies families, std::int64_t m, std::int64_t weight_bytes);
-// The tile the heuristic picks for M tokens of an [N, K] weight (an index into gemm_tiles).
-int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k);
+// The tile the heuristic picks for M tokens of an [N, K] weight on a GPU of `sm_count` SMs with
+// `smem_per_sm` bytes of shared memory each (an index into gemm_tiles): tile_for's, except that where it
+// is the exact bf16 family's 128 x 256, a 128 x 128 tile whose waves fill the chip better takes over when
+// the plan's model, weighted by the tiles' measured per-FLOP rates, has it 5% faster (mid-size M on
+// narrow weights: bench/METHOD.md, session 23).
+int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k, int sm_count, int smem_per_sm);
 
 // The tile dispatch uses: the tuning database's choice for this (M bucket, N, K, out) when it names a
-// tile of `families` that can hold M, else the heuristic's.
+// tile of `families` that can hold M, else the heuristic's (on a GPU of `sm_count` SMs).
 int choose_gemm_tile(const jit::TuningDb& tuning, GemmFamilies families, std::int64_t m, std::int64_t n, std::int64_t k,
-                     DType out);
+                     DType out, int sm_count, int smem_per_sm);
 
 // The tuning database for `device`: loaded once, then a lock-free read; an unreadable or corrupt file is
 // reported once as a warning and treated as empty.

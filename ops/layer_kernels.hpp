@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "jit/kernel_spec.hpp"
@@ -11,7 +12,14 @@
 
 namespace mxjit::ops {
 
-// The largest SM count warmup assumes a GPU of unknown size may have.
+// The GPU sizes warmup compiles the linear method's GEMM tiles for, whatever GPU (if any) it runs on: the
+// tile of a mid-size M depends on the SM count (ops::gemm_tile_for), so the kernels of every Hopper part
+// (132 SMs: H100 SXM, H200, GH200; 114: H100 PCIe; 78: H20; 228 KB of shared memory an SM) are compiled.
+struct GpuSize {
+  int sm_count, smem_per_sm;
+};
+std::span<const GpuSize> warmup_gpu_sizes();
+
 // Checks every shape, token count and the dtype; throws Error(invalid_argument) naming the layer.
 void check_warmup_layers(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
                          const std::vector<std::int64_t>& tokens, DType dtype);

@@ -67,7 +67,8 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
   if (runtime::device_count() == 0)
     throw Error(ErrorCode::unsupported, "tune_gemm needs a GPU; this machine has none");
   const int device = runtime::current_device();
-  const jit::Arch arch = runtime::device_info(device).arch;
+  const runtime::DeviceInfo& info = runtime::device_info(device);
+  const jit::Arch arch = info.arch;
   if (!ops::gemm_family_supported(ops::GemmFamily::mma, arch))
     throw Error(ErrorCode::unsupported, fmt::format("tune_gemm: this GPU ({}) has no MXFP8 GEMM to tune", arch.name()));
   const ops::GemmFamilies families = ops::GemmFamilies::dispatched(arch);
@@ -133,7 +134,7 @@ TuneSummary tune_gemm(const TuneOptions& options, const std::function<void(const
     jit::TuningDb winner(environment);
     winner.set(j.key, {best->tile, best->microseconds});
     winner.save(summary.db_path);  // merged with the file, so an interrupted run keeps every finished shape
-    const int heuristic = ops::gemm_tile_for(families, j.m, j.key.n, j.key.k);
+    const int heuristic = ops::gemm_tile_for(families, j.m, j.key.n, j.key.k, info.sm_count, info.smem_per_sm);
     event.tile = ops::gemm_tiles[best->tile].name();
     event.microseconds = best->microseconds;
     event.heuristic_microseconds = INFINITY;

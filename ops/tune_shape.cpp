@@ -127,7 +127,7 @@ std::vector<CandidateResult> tune_gemm_shape(GemmFamilies families, std::int64_t
     return launch;
   };
 
-  const int heuristic = gemm_tile_for(families, m, n, k);
+  const int heuristic = gemm_tile_for(families, m, n, k, info.sm_count, info.smem_per_sm);
   std::vector<float> reference;
   try {
     run_once(heuristic);

@@ -57,6 +57,11 @@ void check_warmup_layers(const std::vector<LinearShape>& linear, const std::vect
   for (const MoeShape& m : moe) check_moe_layer(m, tokens);
 }
 
+std::span<const GpuSize> warmup_gpu_sizes() {
+  static constexpr GpuSize sizes[] = {{132, 228 << 10}, {114, 228 << 10}, {78, 228 << 10}};
+  return sizes;
+}
+
 std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& linear, const std::vector<MoeShape>& moe,
                                                 const std::vector<std::int64_t>& tokens, DType dtype,
                                                 const jit::Arch& arch) {
@@ -72,8 +77,10 @@ std::vector<jit::KernelSpec> layer_kernel_specs(const std::vector<LinearShape>& 
     const GemmFamilies families = GemmFamilies::dispatched(arch);
     for (const LinearShape& l : linear)
       for (std::int64_t m : tokens)
-        for (jit::KernelSpec& spec : gemm_launch_kernel_specs(gemm_tiles[gemm_tile_for(families, m, l.n, l.k)], dtype, arch))
-          add(std::move(spec));
+        for (const GpuSize& gpu : warmup_gpu_sizes())
+          for (jit::KernelSpec& spec : gemm_launch_kernel_specs(
+                   gemm_tiles[gemm_tile_for(families, m, l.n, l.k, gpu.sm_count, gpu.smem_per_sm)], dtype, arch))
+            add(std::move(spec));
   }
   if (!moe.empty()) {  // Mxfp8MoE::apply: route, group, quantize x, grouped GEMM, SiLU-mul quantize, grouped GEMM, combine
     add(group_by_expert_kernel_spec(arch));

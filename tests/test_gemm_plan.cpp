@@ -12,11 +12,13 @@
 #include "ops/gemm.hpp"
 #include "templates/gemm_tile_raster.cuh"
 #include "templates/grouped_decode_work.cuh"
+#include "tests/test_support.hpp"
 
 namespace mxjit {
 namespace {
 
-constexpr int h100_sms = 132, h100_smem_per_sm = 228 * 1024;
+using testing::h100_smem_per_sm;
+using testing::h100_sms;
 
 TEST(GemmPlan, Bf16WorkspaceHoldsThePrepassThenTheSplits) {
   const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
@@ -48,7 +50,7 @@ TEST(GemmPlan, PrepassRowsCoverKRoundedTo128AndAFlagByte) {
 // outermost, and inside a split each group of kRasterGroup row tiles done before the next starts.
 TEST(GemmPlan, TileRasterVisitsEveryTileOfEverySplitOnce) {
   for (auto [rows, cols, splits] : {std::tuple{1, 1, 1}, {224, 16, 1}, {17, 33, 3}, {16, 5, 2}, {40, 1, 4}, {3, 200, 1}}) {
-    SCOPED_TRACE(testing::Message() << rows << " row tiles, " << cols << " column tiles, " << splits << " splits");
+    SCOPED_TRACE(::testing::Message() << rows << " row tiles, " << cols << " column tiles, " << splits << " splits");
     const GemmTileRaster raster{rows, cols, splits};
     ASSERT_EQ(raster.items(), static_cast<long long>(rows) * cols * splits);
     std::set<std::tuple<int, int, int>> seen;
@@ -64,6 +66,32 @@ TEST(GemmPlan, TileRasterVisitsEveryTileOfEverySplitOnce) {
       last_group = row / kRasterGroup;
       ASSERT_TRUE(seen.insert({split, row, col}).second) << "item " << i << " repeats a tile";
     }
+  }
+}
+
+// The exact bf16 tiles by M, then by waves: mid-size M on a narrow weight takes 128 x 128 where 128 x 256
+// would leave half the SMs idle (measured 1.17-1.21x faster at M = 256, N = 8192: bench/METHOD.md session
+// 23); prefill and wide weights keep 128 x 256; below 65 tokens 128 x 64 as before.
+TEST(GemmPlan, Bf16TileByTokensThenByWaves) {
+  const ops::GemmFamilies hopper = ops::GemmFamilies::dispatched(jit::Arch::parse("sm_90a"));
+  const auto bn_of = [&](std::int64_t m, std::int64_t n, std::int64_t k, int sms) {
+    const ops::GemmTile& t = ops::gemm_tiles[ops::gemm_tile_for(hopper, m, n, k, sms, h100_smem_per_sm)];
+    EXPECT_EQ(t.family, ops::GemmFamily::wgmma_bf16);
+    return t.bn;
+  };
+  for (int sms : {h100_sms, 114}) {
+    SCOPED_TRACE(::testing::Message() << sms << " SMs");
+    // 64 tiles of 128 x 256; 128 of 128 x 128, one wave on 132 SMs, two on 114 (then 128 x 256 stays).
+    const int mid = sms == h100_sms ? 128 : 256;
+    EXPECT_EQ(bn_of(256, 8192, 1024, sms), mid);
+    EXPECT_EQ(bn_of(256, 8192, 3584, sms), mid);
+    EXPECT_EQ(bn_of(200, 8192, 3584, sms), mid);
+    EXPECT_EQ(bn_of(64, 8192, 1024, sms), 64);
+    EXPECT_EQ(bn_of(100, 8192, 1024, sms), 128);
+    for (std::int64_t m : {2048, 8192})
+      for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{4096, 4096}, {28672, 4096}, {8192, 1024}, {1280, 8192}})
+        EXPECT_EQ(bn_of(m, n, k, sms), 256) << "M = " << m << ", N = " << n << ", K = " << k;
+    EXPECT_EQ(bn_of(256, 28672, 4096, sms), 256);  // 224 tiles: nearly 2 full waves
   }
 }
 
@@ -85,7 +113,7 @@ TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
                          {8, 4096, 14336}, {1, 1280, 8192}, {3, 32, 32}, {16, 4096 + 32, 7168}, {1, 300, 2080}}) {
     SCOPED_TRACE(::testing::Message() << "M = " << m << ", N = " << n << ", K = " << k);
     const ops::GemmPlan plan = ops::plan_gemm(ops::GemmFamily::tma_decode, m, n, k, h100_sms, h100_smem_per_sm,
-                                              ops::gemm_tile_for(ops::GemmFamily::tma_decode, m, n, k));
+                                              ops::gemm_tile_for(ops::GemmFamily::tma_decode, m, n, k, h100_sms, h100_smem_per_sm));
     const ops::GemmTile& t = ops::gemm_tiles[plan.tile];
     ASSERT_EQ(t.family, ops::GemmFamily::tma_decode);
     EXPECT_GE(t.bn, m);
@@ -113,7 +141,9 @@ TEST(GemmPlan, DecodeWalkCoversEveryIterationOnceInEvenShares) {
       for (int c = first; c <= last; ++c) {
         const int slot = w.begin(c) / w.k_stages == tile ? 0 : 1;
         EXPECT_TRUE(slots.insert({c, slot}).second) << "CTA " << c << " slot " << slot << " used twice";
-        if (slot == 1) EXPECT_EQ((w.begin(c + 1) - 1) / w.k_stages, tile);  // the tile it ends in
+        if (slot == 1) {
+          EXPECT_EQ((w.begin(c + 1) - 1) / w.k_stages, tile);  // the tile it ends in
+        }
       }
     }
     EXPECT_EQ(std::count(runs.begin(), runs.end(), 1), w.total);

@@ -22,6 +22,9 @@
 
 namespace mxjit::testing {
 
+// An H100 SXM's size, for the CPU tests of choices that depend on the GPU's (plans, tile heuristics).
+constexpr int h100_sms = 132, h100_smem_per_sm = 228 * 1024;
+
 // Runs body(i) for every i in [0, count) on the host's cores, i strided over the workers: the GPU tests'
 // CPU side (operands, references) is what their time goes to.
 template <class Body>

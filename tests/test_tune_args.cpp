@@ -65,7 +65,7 @@ TEST(TuneArgs, CandidatesAreTheTilesThatHoldM) {
       SCOPED_TRACE(::testing::Message() << "M = " << m);
       const std::vector<int> candidates = ops::gemm_tune_candidates(families, m);
       for (std::int64_t n : {4096, 28672})  // a small and a large weight (tma_decode takes only the latter)
-        EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(families, m, n, 4096)),
+        EXPECT_NE(std::find(candidates.begin(), candidates.end(), ops::gemm_tile_for(families, m, n, 4096, testing::h100_sms, testing::h100_smem_per_sm)),
                   candidates.end());
       for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
         const ops::GemmTile& t = ops::gemm_tiles[i];

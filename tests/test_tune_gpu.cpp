@@ -48,7 +48,7 @@ void check_dispatch_output(ops::GemmFamilies family, const jit::TuningDb& db, st
   const Mxfp8Operand a = Mxfp8Operand::random(m, k, rng), b = Mxfp8Operand::random(n, k, rng);
   const DeviceOperand da(a), db_operand(b);
   const runtime::DeviceInfo& info = runtime::device_info(0);
-  const int tile = ops::choose_gemm_tile(db, family, m, n, k, DType::bf16);
+  const int tile = ops::choose_gemm_tile(db, family, m, n, k, DType::bf16, info.sm_count, info.smem_per_sm);
   const ops::GemmPlan plan = ops::plan_gemm(family, m, n, k, info.sm_count, info.smem_per_sm, tile);
   runtime::DeviceBuffer workspace(std::max<std::uint64_t>(plan.workspace_bytes, 16)), out(static_cast<std::size_t>(m * n * 2));
   workspace.fill(0, stream);
@@ -102,7 +102,8 @@ TEST_F(TuneGpu, WinnersAreRecordedAndDispatchPicksThem) {
     EXPECT_EQ(tuned->tile, ops::gemm_tiles[choice->tile].name());
     EXPECT_EQ(tuned->microseconds, choice->microseconds);
     // Dispatch (launch_gemm without a tile: choose_gemm_tile on the loaded database) takes the winner.
-    EXPECT_EQ(ops::choose_gemm_tile(db, families_, m, n, k, DType::bf16), choice->tile);
+    const runtime::DeviceInfo& info = runtime::device_info(0);
+    EXPECT_EQ(ops::choose_gemm_tile(db, families_, m, n, k, DType::bf16, info.sm_count, info.smem_per_sm), choice->tile);
     check_dispatch_output(families_, db, m, stream());
   }
 }
@@ -126,7 +127,8 @@ TEST_F(TuneGpu, ARerunResumesAndForceTunesAgain) {
 }
 
 TEST_F(TuneGpu, ABrokenCandidateScoresInfinityAndTheOthersGoOn) {
-  const int heuristic = ops::gemm_tile_for(families_, 1, n, k);
+  const runtime::DeviceInfo& info = runtime::device_info(0);
+  const int heuristic = ops::gemm_tile_for(families_, 1, n, k, info.sm_count, info.smem_per_sm);
   const std::vector<int> candidates = {999, heuristic, -2};
   std::size_t reported = 0;
   const std::vector<ops::CandidateResult> results = ops::tune_gemm_shape(

@@ -110,8 +110,8 @@ TEST(TuningDb, CorruptFilesAreErrorsNamingTheFile) {
 TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
   using ops::GemmFamily;
   TuningDb db(here);
-  const int heuristic = ops::gemm_tile_for(GemmFamily::mma, 5, 28672, 4096);
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), heuristic);
+  const int heuristic = ops::gemm_tile_for(GemmFamily::mma, 5, 28672, 4096, testing::h100_sms, testing::h100_smem_per_sm);
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16, testing::h100_sms, testing::h100_smem_per_sm), heuristic);
   int candidate = -1, wgmma_tile = -1;
   for (int i = 0; i < static_cast<int>(std::size(ops::gemm_tiles)); ++i) {
     const ops::GemmTile& t = ops::gemm_tiles[i];
@@ -120,16 +120,16 @@ TEST(TuningDb, DispatchTakesAValidTunedTileElseTheHeuristic) {
   }
   ASSERT_GE(candidate, 0);
   db.set({8, 28672, 4096, DType::bf16}, {candidate, 60.0});  // M in (4, 8]
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16), candidate);
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::fp16), heuristic);  // not tuned
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::bf16, testing::h100_sms, testing::h100_smem_per_sm), candidate);
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 5, 28672, 4096, DType::fp16, testing::h100_sms, testing::h100_smem_per_sm), heuristic);  // not tuned
   db.set({16, 28672, 4096, DType::bf16}, {candidate, 60.0});  // an 8-token tile cannot hold M = 12
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 12, 28672, 4096, DType::bf16), ops::gemm_tile_for(GemmFamily::mma, 12, 28672, 4096));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 12, 28672, 4096, DType::bf16, testing::h100_sms, testing::h100_smem_per_sm), ops::gemm_tile_for(GemmFamily::mma, 12, 28672, 4096, testing::h100_sms, testing::h100_smem_per_sm));
   db.set({8, 4096, 4096, DType::bf16}, {wgmma_tile, 1.0});  // another family's tile is ignored
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 4096, DType::bf16),
-            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 4096));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 4096, DType::bf16, testing::h100_sms, testing::h100_smem_per_sm),
+            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 4096, testing::h100_sms, testing::h100_smem_per_sm));
   db.set({8, 4096, 1024, DType::bf16}, {999, 1.0});  // out of range
-  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16),
-            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 1024));
+  EXPECT_EQ(ops::choose_gemm_tile(db, GemmFamily::mma, 8, 4096, 1024, DType::bf16, testing::h100_sms, testing::h100_smem_per_sm),
+            ops::gemm_tile_for(GemmFamily::mma, 8, 4096, 1024, testing::h100_sms, testing::h100_smem_per_sm));
 }
 
 // Dispatch takes only exact kernels: on sm_90a up to 16 tokens the TMA decode tiles for weights of 96 MiB
@@ -148,16 +148,16 @@ TEST(TuningDb, DispatchedFamiliesByArchAndM) {
   for (std::int64_t m : {1, 8, 9, 16}) {
     SCOPED_TRACE(::testing::Message() << "M = " << m);
     for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{4096, 4096}, {4096, 14336}, {8192, 3584}})
-      EXPECT_EQ(ops::gemm_tile_for(hopper, m, n, k), ops::gemm_tile_for(GemmFamily::mma, m, n, k));
+      EXPECT_EQ(ops::gemm_tile_for(hopper, m, n, k, testing::h100_sms, testing::h100_smem_per_sm), ops::gemm_tile_for(GemmFamily::mma, m, n, k, testing::h100_sms, testing::h100_smem_per_sm));
     for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{28672, 4096}, {57344, 8192}}) {
-      const ops::GemmTile& t = ops::gemm_tiles[ops::gemm_tile_for(hopper, m, n, k)];
+      const ops::GemmTile& t = ops::gemm_tiles[ops::gemm_tile_for(hopper, m, n, k, testing::h100_sms, testing::h100_smem_per_sm)];
       EXPECT_EQ(t.family, GemmFamily::tma_decode);
       EXPECT_EQ(t.bn, m <= 8 ? 8 : 16);
       EXPECT_EQ(t.bm, 64);  // the tile measured fastest
     }
   }
   for (std::int64_t m : {17, 64, 65, 2048, 1 << 20})
-    EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m, 28672, 4096)].family, GemmFamily::wgmma_bf16) << "M = " << m;
+    EXPECT_EQ(ops::gemm_tiles[ops::gemm_tile_for(hopper, m, 28672, 4096, testing::h100_sms, testing::h100_smem_per_sm)].family, GemmFamily::wgmma_bf16) << "M = " << m;
 }
 
 // MoE decode on sm_90: the grouped TMA tiles where the tokens are expected to touch at least

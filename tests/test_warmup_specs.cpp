@@ -91,9 +91,10 @@ TEST_P(WarmupSpecs, WholeModelIsTheUnionOfBothMethods) {
   const ops::GemmFamilies families = ops::GemmFamilies::dispatched(arch);
   for (const LinearShape& l : model.linear)
     for (std::int64_t m : all_tokens)
-      for (const jit::KernelSpec& spec :
-           ops::gemm_launch_kernel_specs(ops::gemm_tiles[ops::gemm_tile_for(families, m, l.n, l.k)], DType::bf16, arch))
-        expected.insert(spec.display_name());
+      for (const ops::GpuSize& gpu : ops::warmup_gpu_sizes())
+        for (const jit::KernelSpec& spec : ops::gemm_launch_kernel_specs(
+                 ops::gemm_tiles[ops::gemm_tile_for(families, m, l.n, l.k, gpu.sm_count, gpu.smem_per_sm)], DType::bf16, arch))
+          expected.insert(spec.display_name());
   EXPECT_EQ(names_of(ops::layer_kernel_specs(model.linear, model.moe, all_tokens, DType::bf16, arch)), expected);
 }
 

@@ -44,10 +44,11 @@ struct WarmupSummary {
 // (with its default options: RCEIL scales) would launch for these layers at these token counts (T),
 // with activations of `dtype`, for `arch` ("sm_90a"; empty: the current GPU). For a linear layer: the
 // quantize, the GEMM tile of each T and what its launch adds (the operand prepass of sm_90a's bf16
-// tiles, the split-K sum). For a MoE layer: the quantize of x, routing for f32 logits and for logits of
+// tiles, the split-K sum); where the tile of a mid-size T depends on the GPU's SM count, the tiles for
+// every Hopper part's. For a MoE layer: the quantize of x, routing for f32 logits and for logits of
 // `dtype`, the grouping, the grouped GEMM tile of each of the two GEMMs at each T (with its prepass), the
-// SiLU-mul quantize and the combine. The tiles depend only on `arch` and the shapes, so no GPU is needed
-// to know them. Compiles run in this process (the `mxjit warmup` tool isolates each in a child
+// SiLU-mul quantize and the combine. So the kernels depend only on `arch` and the shapes: no GPU is
+// needed to know them. Compiles run in this process (the `mxjit warmup` tool isolates each in a child
 // process instead). Shapes are checked first and Error(invalid_argument) names the layer: a linear layer as below; a
 // MoE layer as Mxfp8MoE's constructor does (H and I positive multiples of 32, 1 to 1024 local experts,
 // global experts within [local, 512], top_k within [1, min(global, 32)], T * top_k < 2^30). Kernels

@@ -182,7 +182,8 @@ int gemm_tile_for(GemmFamilies families, std::int64_t m, std::int64_t n, std::in
   for (int i = 0; i < static_cast<int>(std::size(gemm_tiles)); ++i) {
     const GemmTile& t = gemm_tiles[i];
     if (t.family != wide.family || t.bm != wide.bm || t.bn != 128 || t.max_tokens == 0) continue;
-    const double time = plan_gemm(families, m, n, k, sm_count, smem_per_sm, i).waves_k_tiles * 0.5 / bf16_128x128_rate;
+    const double k_tile_cost = static_cast<double>(t.bn) / wide.bn / bf16_128x128_rate;  // in wide's K tiles
+    const double time = plan_gemm(families, m, n, k, sm_count, smem_per_sm, i).waves_k_tiles * k_tile_cost;
     if (time < 0.95 * wide_time) return i;
   }
   return by_m;

@@ -109,8 +109,8 @@ struct DecodeFragments {
 
   // acc[j] += this stage's products. The scale bytes become floats in two integer ops each unless a
   // scale word of some lane of the warp holds a 0 or 255 byte (real data at 2^-127 or NaN, or blocks
-  // past K): then the full conversion, ~100 instructions more a stage. Padding rows and tokens carry the scale byte 127 (decode_load_scales), so
-  // decode's few tokens keep the short path.
+  // past K): then the full conversion, ~100 instructions more a stage. Padding rows and tokens carry
+  // the scale byte 127 (decode_load_scales), so decode's few tokens keep the short path.
   __device__ __forceinline__ void accumulate(float (&acc)[NT][4]) const {
     unsigned int special = e8m0_word_has_special(w_scales[0]) | e8m0_word_has_special(w_scales[1]);
 #pragma unroll

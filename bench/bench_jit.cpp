@@ -1,5 +1,6 @@
-// JIT costs: a cold NVRTC compile, a warm disk-cache hit (with and without module load), and the host
-// time of a cached op dispatch beside a bare cuLaunchKernel of the same CUfunction.
+// JIT costs: a cold NVRTC compile, a warm disk-cache hit (with and without module load), the host
+// time of a cached op dispatch beside a bare cuLaunchKernel of the same CUfunction, and of one TMA
+// tensor-map encode (a decode GEMM launch encodes 2-4).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "jit/runtime_state.hpp"
 #include "mxjit/quantize.hpp"
 #include "ops/quantize.hpp"
+#include "runtime/tensor_map.hpp"
 
 namespace mxjit::bench {
 namespace {
@@ -91,6 +93,15 @@ void BM_DispatchOverhead(benchmark::State& state) {
   state.counters["overhead_us"] = dispatch_us - bare_us;
 }
 BENCHMARK(BM_DispatchOverhead)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+// The weight map of the 28672 x 4096 decode GEMM (128 x 128-byte boxes, 128-byte swizzle): pure host work.
+void BM_TensorMapEncode(benchmark::State& state) {
+  if (!GpuSession::get(state)) return;  // the encoder lives in the driver
+  runtime::DeviceBuffer weights(std::uint64_t{28672} * 4096);
+  const runtime::TmaTensor t{weights.get(), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2, {4096, 28672, 1}, {4096, 0}};
+  for (auto _ : state) benchmark::DoNotOptimize(runtime::encode_tensor_map(t, {128, 128, 1}, CU_TENSOR_MAP_SWIZZLE_128B));
+}
+BENCHMARK(BM_TensorMapEncode)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mxjit::bench

@@ -22,7 +22,7 @@ std::uint64_t dequantize_bf16_bytes(std::int64_t rows, std::int64_t k) {
 
 CUtensorMap dequantize_bf16_tensor_map(std::uint64_t out, std::int64_t rows, std::int64_t k, int box_rows) {
   const auto ld = static_cast<std::uint64_t>(dequantize_bf16_row_elements(k));
-  return runtime::encode_tensor_map(
+  return runtime::tensor_map(
       {out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, 2, {ld, static_cast<std::uint64_t>(rows)}, {ld * 2}},
       {64, static_cast<std::uint32_t>(box_rows), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
 }

@@ -477,7 +477,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     p.decode = plan.decode;
     config.grid[0] = static_cast<unsigned>(plan.decode.ctas);
     const auto map_of = [&](const unsigned char* base, std::int64_t rows, long long ld, int box_rows) {
-      return runtime::encode_tensor_map(
+      return runtime::tensor_map(
           {reinterpret_cast<std::uint64_t>(base), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,
            {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(rows)}, {static_cast<std::uint64_t>(ld)}},
           {static_cast<std::uint32_t>(k_tile), static_cast<std::uint32_t>(box_rows), 1}, CU_TENSOR_MAP_SWIZZLE_128B);
@@ -496,7 +496,7 @@ void launch_gemm(std::optional<GemmFamilies> requested, const TensorView& a, con
     config.grid[0] = static_cast<unsigned>(
         std::min<std::int64_t>(tiles * plan.splits, std::int64_t{info.sm_count} * kernel.blocks_per_sm()));
     // The kernel's TMA views of the weights and of the prepass's bf16 tokens (GemmTensorMaps).
-    const CUtensorMap weights = runtime::encode_tensor_map(
+    const CUtensorMap weights = runtime::tensor_map(
         {reinterpret_cast<std::uint64_t>(p.a), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 2,
          {static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(km)}, {static_cast<std::uint64_t>(p.lda)}},
         {64, static_cast<std::uint32_t>(tile.bm), 1}, CU_TENSOR_MAP_SWIZZLE_NONE);

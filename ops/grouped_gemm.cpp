@@ -35,7 +35,7 @@ jit::KernelSpec decode_reduce_kernel_spec(const GemmTile& t, DType out, const ji
 // The TMA view of the experts' weights [E, N, K] (fp8 bytes), in boxes of box_k x box_rows x 1 expert.
 TensorMap expert_weights_map(const GroupedGemmParams& p, std::uint32_t box_k, int box_rows,
                              CUtensorMapSwizzle swizzle) {
-  const CUtensorMap map = runtime::encode_tensor_map(
+  const CUtensorMap map = runtime::tensor_map(
       {reinterpret_cast<std::uint64_t>(p.b), CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, 3,
        {static_cast<std::uint64_t>(p.k), static_cast<std::uint64_t>(p.n), static_cast<std::uint64_t>(p.experts)},
        {static_cast<std::uint64_t>(p.ldb), static_cast<std::uint64_t>(p.b_expert_stride)}},

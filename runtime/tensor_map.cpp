@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+
 #include "mxjit/error.hpp"
 #include "runtime/driver_api.hpp"
 
@@ -28,6 +31,40 @@ CUtensorMap encode_tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3],
       element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) throw_cuda_error("cuTensorMapEncodeTiled", r);
+  return map;
+}
+
+namespace {
+
+struct MapArguments {
+  TmaTensor t;
+  std::uint32_t box[3];
+  CUtensorMapSwizzle swizzle;
+
+  bool operator==(const MapArguments& o) const {  // field by field: TmaTensor has padding
+    return t.base == o.t.base && t.dtype == o.t.dtype && t.element_bytes == o.t.element_bytes && t.rank == o.t.rank &&
+           std::equal(t.dims, t.dims + 3, o.t.dims) && std::equal(t.strides, t.strides + 2, o.t.strides) &&
+           std::equal(box, box + 3, o.box) && swizzle == o.swizzle;
+  }
+};
+
+struct MemoEntry {
+  MapArguments arguments;
+  CUtensorMap map;
+};
+
+}  // namespace
+
+CUtensorMap tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3], CUtensorMapSwizzle swizzle) {
+  thread_local std::array<MemoEntry, 16> memo;
+  thread_local int filled = 0, next = 0;  // round robin: the oldest entry goes first
+  const MapArguments arguments{t, {box[0], box[1], box[2]}, swizzle};
+  for (int i = 0; i < filled; ++i)
+    if (memo[i].arguments == arguments) return memo[i].map;
+  const CUtensorMap map = encode_tensor_map(t, box, swizzle);
+  memo[next] = {arguments, map};
+  next = (next + 1) % static_cast<int>(memo.size());
+  filled = std::max(filled, next == 0 ? static_cast<int>(memo.size()) : next);
   return map;
 }
 

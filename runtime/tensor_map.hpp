@@ -26,4 +26,9 @@ struct TmaTensor {
 // map. Pure host work: no GPU call, no allocation.
 CUtensorMap encode_tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3], CUtensorMapSwizzle swizzle);
 
+// encode_tensor_map through a memo of the calling thread's last 16 maps. A layer's launches encode the
+// same maps call after call (its weight, its workspace, the same token count), and a map is a pure
+// function of its arguments, so a hit returns the very bytes the driver would. Errors are not cached.
+CUtensorMap tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3], CUtensorMapSwizzle swizzle);
+
 }  // namespace mxjit::runtime

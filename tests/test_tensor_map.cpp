@@ -1,10 +1,14 @@
 // runtime::encode_tensor_map: the TMA rules it checks itself name the value that breaks them, with no
-// driver needed. Valid maps are encoded by every wgmma_bf16 GEMM launch of the GPU tests.
+// driver needed. Valid maps are encoded by every TMA GEMM launch of the GPU tests; runtime::tensor_map's
+// memo must hand back the driver's bytes for every argument, however many maps pass through it.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "mxjit/error.hpp"
+#include "gpu_fixture.hpp"
 #include "runtime/tensor_map.hpp"
 
 namespace mxjit {
@@ -34,6 +38,34 @@ TEST(TensorMap, BoxesOutsideTheHardwareLimitsAreInternalErrors) {
   expect_error(bf16_matrix(0x1000, 64, 128, 256), {64, 512, 1}, ErrorCode::internal, "[64, 512, 1]");
   expect_error(bf16_matrix(0x1000, 64, 128, 256), {4, 64, 1}, ErrorCode::internal, "[4, 64, 1]");  // 8 bytes
   expect_error(bf16_matrix(0x1000, 64, 128, 256), {64, 64, 2}, ErrorCode::internal, "[64, 64, 2]");  // rank 2
+}
+
+using TensorMapGpu = testing::GpuTest;
+
+bool same_bytes(const CUtensorMap& a, const CUtensorMap& b) { return std::memcmp(&a, &b, sizeof(a)) == 0; }
+
+TEST_F(TensorMapGpu, MemoReturnsTheDriversMapForEveryArgument) {
+  // 24 argument sets, more than the memo holds, each differing from the first in one field; walked three
+  // times so that hits, misses and evictions all occur.
+  const std::uint32_t box[3] = {64, 64, 1};
+  std::vector<std::pair<runtime::TmaTensor, CUtensorMapSwizzle>> cases;
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    cases.push_back({bf16_matrix(0x10000 + 16 * i, 64, 128, 256), CU_TENSOR_MAP_SWIZZLE_128B});
+    cases.push_back({bf16_matrix(0x10000, 64 + i, 128, 256), CU_TENSOR_MAP_SWIZZLE_128B});
+    cases.push_back({bf16_matrix(0x10000, 64, 128, 256 + 16 * i), CU_TENSOR_MAP_SWIZZLE_128B});
+    cases.push_back({bf16_matrix(0x10000, 64, 128 + 8 * i, 512), i % 2 ? CU_TENSOR_MAP_SWIZZLE_NONE
+                                                                      : CU_TENSOR_MAP_SWIZZLE_128B});
+  }
+  for (int pass = 0; pass < 3; ++pass)
+    for (const auto& [t, swizzle] : cases)
+      ASSERT_TRUE(same_bytes(runtime::tensor_map(t, box, swizzle), runtime::encode_tensor_map(t, box, swizzle)))
+          << "pass " << pass << ", base " << t.base << ", rows " << t.dims[1] << ", stride " << t.strides[0];
+  // Boxes are part of the key, and a refused tensor is refused again rather than remembered.
+  const runtime::TmaTensor t = bf16_matrix(0x10000, 64, 128, 256);
+  EXPECT_FALSE(same_bytes(runtime::tensor_map(t, {64, 64, 1}, CU_TENSOR_MAP_SWIZZLE_128B),
+                          runtime::tensor_map(t, {64, 32, 1}, CU_TENSOR_MAP_SWIZZLE_128B)));
+  for (int i = 0; i < 2; ++i)
+    EXPECT_THROW(runtime::tensor_map(bf16_matrix(0x10008, 64, 128, 256), box, CU_TENSOR_MAP_SWIZZLE_128B), Error);
 }
 
 }  // namespace

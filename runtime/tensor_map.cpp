@@ -64,7 +64,7 @@ CUtensorMap tensor_map(const TmaTensor& t, const std::uint32_t (&box)[3], CUtens
   const CUtensorMap map = encode_tensor_map(t, box, swizzle);
   memo[next] = {arguments, map};
   next = (next + 1) % static_cast<int>(memo.size());
-  filled = std::max(filled, next == 0 ? static_cast<int>(memo.size()) : next);
+  filled = std::min(filled + 1, static_cast<int>(memo.size()));
   return map;
 }
 
